@@ -1,0 +1,30 @@
+"""Imports every domain's tables so ``Base.metadata`` is complete (for Alembic and tests)."""
+
+from keepwell.billing.models import Invoice, Order, Subscription
+from keepwell.customers.models import Contact, Customer, Note, Tag, customer_tags
+from keepwell.imports.models import ImportRun
+from keepwell.models import Base
+from keepwell.support.models import Ticket
+from keepwell.surveys.models import SurveyResponse
+from keepwell.timeline.models import TimelineEntry
+from keepwell.users.models import StaffUser
+
+metadata = Base.metadata
+
+__all__ = [
+    "Base",
+    "Contact",
+    "Customer",
+    "ImportRun",
+    "Invoice",
+    "Note",
+    "Order",
+    "StaffUser",
+    "Subscription",
+    "SurveyResponse",
+    "Tag",
+    "Ticket",
+    "TimelineEntry",
+    "customer_tags",
+    "metadata",
+]

@@ -1,0 +1,70 @@
+"""The ``keepwell`` command: composes one Typer sub-app per domain. No business logic here."""
+
+from __future__ import annotations
+
+import typer
+
+from keepwell import __version__, migrate
+from keepwell.cli_support import console, handle_errors, load_settings, open_engine
+from keepwell.customers.cli import app as customers_app
+from keepwell.demo.cli import app as demo_app
+from keepwell.events.cli import app as events_app
+from keepwell.imports.cli import app as import_app
+
+app = typer.Typer(
+    name="keepwell",
+    help="keepwell: keep the customers you already have. Start with `keepwell demo`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The operational database: migrations and status.", no_args_is_help=True)
+
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(demo_app, name="demo")
+app.add_typer(customers_app, name="customers")
+app.add_typer(events_app, name="events")
+
+
+@app.command()
+def version() -> None:
+    """Print keepwell's version."""
+    console.print(f"keepwell {__version__}")
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    settings = load_settings()
+    engine = open_engine(settings, require=False)
+    try:
+        before = migrate.current_revision(engine)
+        migrate.upgrade(engine)
+        after = migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+    url = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        console.print(f"Database {url} is up to date (revision {after}).")
+    else:
+        console.print(f"Database {url} migrated from {before or 'empty'} to {after}.")
+
+
+@db_app.command("current")
+@handle_errors
+def db_current() -> None:
+    """Show the database's schema revision and the newest one available."""
+    settings = load_settings()
+    engine = open_engine(settings, require=False)
+    try:
+        current = migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+    console.print(f"current: {current or 'none (run `keepwell db upgrade`)'}")
+    console.print(f"newest:  {migrate.head_revision()}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

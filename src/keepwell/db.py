@@ -1,0 +1,83 @@
+"""Database engine and sessions for the operational store.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys on, so the CLI and the server
+can work on one file side by side; PostgreSQL is used as configured. Services receive a
+:class:`~sqlalchemy.orm.Session`, flush, and leave the commit to the outermost caller
+(:func:`session_scope`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from keepwell.config import Settings
+from keepwell.errors import StoreError
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url``; SQLite gets WAL mode, foreign keys and a busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def engine_from_settings(settings: Settings) -> Engine:
+    """The operational-store engine for these settings."""
+    return make_engine(settings.resolved_database_url)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """A session factory whose objects stay readable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit when the block succeeds, roll back when it raises."""
+    session = make_sessionmaker(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def require_schema(engine: Engine) -> None:
+    """Raise :class:`StoreError` unless migrations have created the schema."""
+    try:
+        tables = set(inspect(engine).get_table_names())
+    except Exception as exc:  # driver errors differ per backend
+        raise StoreError(
+            f"cannot reach the database: {exc.__class__.__name__}",
+            hint="check KEEPWELL_DATABASE_URL and that the server is running",
+        ) from exc
+    if "customers" not in tables:
+        raise StoreError(
+            "the database has no keepwell schema yet",
+            hint="run `keepwell db upgrade` (or `keepwell demo` for sample data)",
+        )
