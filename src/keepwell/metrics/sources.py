@@ -1,0 +1,277 @@
+"""Where metrics read from: the same named Ibis tables on any backend.
+
+Every metric takes a :class:`Sources`. Tables and columns (timestamps are naive UTC):
+
+``customers``      customer_id (external id), signup_at, industry, country, status, owner,
+                   plus one ``attr_<name>`` text column per custom attribute
+``customer_tags``  customer_id, tag
+``subscriptions``  customer_id, plan, mrr_minor, currency, started_at, ended_at (null = open)
+``invoices``       customer_id, amount_minor, currency, issued_at, due_at, paid_at, status
+``orders``         customer_id, ordered_at, amount_minor, currency, category, status
+``surveys``        customer_id, kind, score, responded_at
+``tickets``        customer_id, priority, opened_at, closed_at
+``events``         customer_id, event, occurred_at, user_id, value   (raw usage events)
+
+The embedded default runs on DuckDB in-process: operational tables are read from the store
+(SQLite or PostgreSQL) and events are read straight from the event store's Parquet files.
+:meth:`Sources.from_frames` loads the same tables into any Ibis backend (PostgreSQL, PySpark),
+which is how the cross-backend tests prove every metric gives identical results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import Engine, select
+
+from keepwell.config import Settings
+
+TS = "timestamp"
+
+SCHEMAS: dict[str, ibis.Schema] = {
+    "customers": ibis.schema(
+        {
+            "customer_id": "string",
+            "signup_at": TS,
+            "industry": "string",
+            "country": "string",
+            "status": "string",
+            "owner": "string",
+        }
+    ),
+    "customer_tags": ibis.schema({"customer_id": "string", "tag": "string"}),
+    "subscriptions": ibis.schema(
+        {
+            "customer_id": "string",
+            "plan": "string",
+            "mrr_minor": "int64",
+            "currency": "string",
+            "started_at": TS,
+            "ended_at": TS,
+        }
+    ),
+    "invoices": ibis.schema(
+        {
+            "customer_id": "string",
+            "amount_minor": "int64",
+            "currency": "string",
+            "issued_at": TS,
+            "due_at": TS,
+            "paid_at": TS,
+            "status": "string",
+        }
+    ),
+    "orders": ibis.schema(
+        {
+            "customer_id": "string",
+            "ordered_at": TS,
+            "amount_minor": "int64",
+            "currency": "string",
+            "category": "string",
+            "status": "string",
+        }
+    ),
+    "surveys": ibis.schema(
+        {"customer_id": "string", "kind": "string", "score": "int64", "responded_at": TS}
+    ),
+    "tickets": ibis.schema(
+        {"customer_id": "string", "priority": "string", "opened_at": TS, "closed_at": TS}
+    ),
+    "events": ibis.schema(
+        {
+            "customer_id": "string",
+            "event": "string",
+            "occurred_at": TS,
+            "user_id": "string",
+            "value": "float64",
+        }
+    ),
+}
+
+
+@dataclass
+class Sources:
+    """The tables metrics read, bound to one Ibis backend connection."""
+
+    con: Any
+    tables: dict[str, ir.Table]
+    timezone: str = "UTC"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> ir.Table:
+        tables = self.__dict__.get("tables", {})
+        if name in tables:
+            return tables[name]
+        raise AttributeError(name)
+
+    @property
+    def backend(self) -> str:
+        """Name of the Ibis backend: 'duckdb', 'postgres' or 'pyspark'."""
+        return self.con.name
+
+    @classmethod
+    def from_frames(
+        cls,
+        con: Any,
+        frames: Mapping[str, pd.DataFrame | pa.Table],
+        *,
+        timezone: str = "UTC",
+        prefix: str = "kw_",
+    ) -> Sources:
+        """Load frames (missing ones empty) into ``con`` as tables and bind them.
+
+        Timestamps must be naive UTC. Used for PostgreSQL and PySpark, and by tests.
+        """
+        tables = {}
+        for name, schema in SCHEMAS.items():
+            frame = frames.get(name)
+            if frame is None:
+                df = pd.DataFrame({c: pd.Series(dtype=_pd_dtype(t)) for c, t in schema.items()})
+            else:
+                df = _conform(frame, schema)
+            tables[name] = con.create_table(
+                f"{prefix}{name}", df, schema=_schema_for(df, schema), overwrite=True
+            )
+        return cls(con=con, tables=tables, timezone=timezone)
+
+
+def _pd_dtype(dtype: Any) -> str:
+    if dtype.is_timestamp():
+        return "datetime64[us]"
+    if dtype.is_int64():
+        return "Int64"
+    if dtype.is_float64():
+        return "float64"
+    return "object"
+
+
+def _schema_for(df: pd.DataFrame, base: ibis.Schema) -> ibis.Schema:
+    """``base`` plus any extra (``attr_*``) string columns present in ``df``."""
+    extra = {c: "string" for c in df.columns if c not in base}
+    return ibis.schema({**dict(base.items()), **extra})
+
+
+def _conform(frame: pd.DataFrame | pa.Table, schema: ibis.Schema) -> pd.DataFrame:
+    df = frame.to_pandas() if isinstance(frame, pa.Table) else frame.copy()
+    for col, dtype in schema.items():
+        if col not in df.columns:
+            df[col] = pd.Series([None] * len(df), dtype=_pd_dtype(dtype))
+        elif dtype.is_timestamp():
+            values = pd.to_datetime(df[col], utc=True)
+            df[col] = values.dt.tz_localize(None).astype("datetime64[us]")
+        elif dtype.is_int64():
+            df[col] = df[col].astype("Int64")
+        elif dtype.is_float64():
+            df[col] = df[col].astype("float64")
+    extras = [c for c in df.columns if c not in schema]
+    for col in extras:
+        df[col] = df[col].astype("object").where(df[col].notna(), None)
+        df[col] = df[col].map(lambda v: None if v is None else str(v))
+    return df[list(schema) + extras]
+
+
+def read_operational(engine: Engine) -> dict[str, pd.DataFrame]:
+    """Read the operational tables metrics need, keyed by customer external id.
+
+    Custom attributes become ``attr_<name>`` text columns of ``customers``.
+    """
+    from keepwell.billing.models import Invoice, Order, Subscription
+    from keepwell.customers.models import Customer, Tag, customer_tags
+    from keepwell.support.models import Ticket
+    from keepwell.surveys.models import SurveyResponse
+    from keepwell.users.models import StaffUser
+
+    ext = Customer.external_id.label("customer_id")
+    queries = {
+        "customers": select(
+            ext,
+            Customer.signup_at,
+            Customer.industry,
+            Customer.country,
+            Customer.status,
+            StaffUser.email.label("owner"),
+            Customer.attributes,
+        ).outerjoin(StaffUser, Customer.owner_id == StaffUser.id),
+        "customer_tags": select(ext, Tag.name.label("tag"))
+        .join(customer_tags, customer_tags.c.customer_id == Customer.id)
+        .join(Tag, Tag.id == customer_tags.c.tag_id),
+        "subscriptions": select(
+            ext,
+            Subscription.plan,
+            Subscription.mrr_minor,
+            Subscription.currency,
+            Subscription.started_at,
+            Subscription.ended_at,
+        ).join(Customer, Customer.id == Subscription.customer_id),
+        "invoices": select(
+            ext,
+            Invoice.amount_minor,
+            Invoice.currency,
+            Invoice.issued_at,
+            Invoice.due_at,
+            Invoice.paid_at,
+            Invoice.status,
+        ).join(Customer, Customer.id == Invoice.customer_id),
+        "orders": select(
+            ext, Order.ordered_at, Order.amount_minor, Order.currency, Order.category, Order.status
+        ).join(Customer, Customer.id == Order.customer_id),
+        "surveys": select(
+            ext, SurveyResponse.kind, SurveyResponse.score, SurveyResponse.responded_at
+        ).join(Customer, Customer.id == SurveyResponse.customer_id),
+        "tickets": select(ext, Ticket.priority, Ticket.opened_at, Ticket.closed_at).join(
+            Customer, Customer.id == Ticket.customer_id
+        ),
+    }
+    frames: dict[str, pd.DataFrame] = {}
+    with engine.connect() as conn:
+        for name, query in queries.items():
+            result = conn.execute(query)
+            df = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            frames[name] = df
+    customers = frames["customers"]
+    attrs = pd.json_normalize(customers.pop("attributes").map(_as_dict).tolist(), max_level=0)
+    attrs.columns = [f"attr_{c}" for c in attrs.columns]
+    frames["customers"] = pd.concat([customers.reset_index(drop=True), attrs], axis=1)
+    for df in frames.values():
+        for col in df.columns:
+            if df[col].map(lambda v: hasattr(v, "value") and not isinstance(v, str)).any():
+                df[col] = df[col].map(lambda v: getattr(v, "value", v))
+    return frames
+
+
+def _as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def open_default(settings: Settings, *, engine: Engine | None = None) -> Sources:
+    """DuckDB in-process over the operational store and the event store of ``settings``."""
+    from keepwell.db import engine_from_settings
+    from keepwell.events.store import EventStore
+
+    own = engine is None
+    engine = engine or engine_from_settings(settings)
+    try:
+        frames = read_operational(engine)
+    finally:
+        if own:
+            engine.dispose()
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")
+    sources = Sources.from_frames(
+        con, {k: v for k, v in frames.items()}, timezone=settings.reporting_timezone
+    )
+    raw = con.con  # the DuckDB connection behind Ibis
+    EventStore.from_settings(settings).register(raw, "kw_events_raw")
+    raw.execute(
+        "CREATE OR REPLACE VIEW kw_events AS SELECT customer_id, event, "
+        "CAST(occurred_at AT TIME ZONE 'UTC' AS TIMESTAMP) AS occurred_at, user_id, value "
+        "FROM kw_events_raw"
+    )
+    sources.tables["events"] = con.table("kw_events")
+    return sources
