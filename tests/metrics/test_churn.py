@@ -19,8 +19,7 @@ def run(src, **kw) -> pd.DataFrame:
 def test_start_cohort_churn_150_customers_5_lost(make_sources) -> None:
     """PRODUCT.md: 150 customers at the start, 5 lost -> 3.3%."""
     rows = [
-        (f"c{i}", "2026-01-01", "2026-03-1%d" % (i % 5) if i < 5 else None, 1000)
-        for i in range(150)
+        (f"c{i}", "2026-01-01", f"2026-03-1{i % 5}" if i < 5 else None, 1000) for i in range(150)
     ]
     src = make_sources({"subscriptions": subs(*rows)})
     out = run(src, start=date(2026, 3, 1), end=date(2026, 4, 1))
