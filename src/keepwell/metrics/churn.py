@@ -31,6 +31,7 @@ import ibis.expr.types as ir
 
 from keepwell.metrics import periods as P
 from keepwell.metrics.activity import spells
+from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
 
@@ -81,6 +82,12 @@ def _rate(num: ir.IntegerValue, den: ir.IntegerValue) -> ir.FloatingValue:
     return ibis.ifelse(den > 0, num.cast("float64") / den.cast("float64"), ibis.null("float64"))
 
 
+@metric(
+    "churn",
+    title="Customer churn and retention",
+    needs={"subscriptions"},
+    params={"start", "end", "period", "grace_days", "filters", "by"},
+)
 def customer_churn(
     src: Sources,
     *,

@@ -135,8 +135,9 @@ class Sources:
                 df = pd.DataFrame({c: pd.Series(dtype=_pd_dtype(t)) for c, t in schema.items()})
             else:
                 df = _conform(frame, schema)
+            full = _schema_for(df, schema)
             tables[name] = con.create_table(
-                f"{prefix}{name}", df, schema=_schema_for(df, schema), overwrite=True
+                f"{prefix}{name}", ibis.memtable(df, schema=full), overwrite=True
             )
         return cls(con=con, tables=tables, timezone=timezone)
 

@@ -1,0 +1,62 @@
+"""The catalogue of metrics: name -> builder, for the report CLI, the HTML report and tests.
+
+A metric module registers its public builders with :func:`metric`; :func:`all_metrics` imports
+every metric module once and returns the catalogue. A builder takes ``(src, **params)`` and
+returns a lazy ``ibis.Table``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ibis.expr.types as ir
+
+MODULES = (
+    "keepwell.metrics.churn",
+    "keepwell.metrics.revenue",
+    "keepwell.metrics.cohorts",
+    "keepwell.metrics.engagement",
+    "keepwell.metrics.event_retention",
+    "keepwell.metrics.features",
+)
+
+Builder = Callable[..., ir.Table]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registered metric: what it is called, what it means, what it reads and accepts."""
+
+    name: str
+    builder: Builder
+    title: str
+    needs: frozenset[str]  # Sources tables it reads, e.g. {"subscriptions"}
+    params: frozenset[str]  # keyword parameters it accepts, e.g. {"start", "end", "period"}
+
+
+_REGISTRY: dict[str, MetricSpec] = {}
+
+
+def metric(
+    name: str, *, title: str, needs: set[str], params: set[str]
+) -> Callable[[Builder], Builder]:
+    """Register a builder under ``name`` (decorator)."""
+
+    def register(builder: Builder) -> Builder:
+        _REGISTRY[name] = MetricSpec(name, builder, title, frozenset(needs), frozenset(params))
+        return builder
+
+    return register
+
+
+def all_metrics() -> dict[str, MetricSpec]:
+    """Every registered metric, in catalogue order (imports the metric modules once)."""
+    for module in MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return dict(_REGISTRY)
