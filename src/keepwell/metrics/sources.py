@@ -11,6 +11,10 @@ Every metric takes a :class:`Sources`. Tables and columns (timestamps are naive 
 ``surveys``        customer_id, kind, score, responded_at
 ``tickets``        customer_id, priority, opened_at, closed_at
 ``events``         customer_id, event, occurred_at, user_id, value   (raw usage events)
+``rollup``         (optional) the daily per-customer rollup of events: customer_id, day (date,
+                   the local day in the reporting time zone), events (count of all events),
+                   value_sum, and per event type ``n_<event>`` (count) and ``v_<event>`` (value
+                   sum), where <event> is the event name lower-cased with non-alphanumerics as _
 
 The embedded default runs on DuckDB in-process: operational tables are read from the store
 (SQLite or PostgreSQL) and events are read straight from the event store's Parquet files.
@@ -104,6 +108,11 @@ class Sources:
     timezone: str = "UTC"
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def has_rollup(self) -> bool:
+        """Whether a daily rollup is available (metrics fall back to raw events otherwise)."""
+        return "rollup" in self.tables
+
     def __getattr__(self, name: str) -> ir.Table:
         tables = self.__dict__.get("tables", {})
         if name in tables:
@@ -138,6 +147,12 @@ class Sources:
             full = _schema_for(df, schema)
             tables[name] = con.create_table(
                 f"{prefix}{name}", ibis.memtable(df, schema=full), overwrite=True
+            )
+        rollup = frames.get("rollup")
+        if rollup is not None:
+            df = rollup.to_pandas() if isinstance(rollup, pa.Table) else rollup
+            tables["rollup"] = con.create_table(
+                f"{prefix}rollup", ibis.memtable(df), overwrite=True
             )
         return cls(con=con, tables=tables, timezone=timezone)
 
