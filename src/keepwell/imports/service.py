@@ -1,0 +1,329 @@
+"""Import the operational tables from CSV/Parquet files: customers, subscriptions, invoices,
+orders, surveys, tickets.
+
+``import_file`` reads the file, maps and checks its columns, validates every row column-wise,
+writes the rejected rows to a CSV file, then upserts the accepted rows on ``external_id`` and
+records an :class:`~keepwell.imports.models.ImportRun`. It only flushes: the caller commits
+once, or rolls back and leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from keepwell.customers.models import Customer
+from keepwell.errors import ImportFileError, InvalidInput
+from keepwell.imports import parse
+from keepwell.imports.columns import Frame, column_names, prepare
+from keepwell.imports.mapping import ColumnMapping
+from keepwell.imports.models import ImportRun
+from keepwell.imports.reader import read_table
+from keepwell.imports.rejects import write_rejects
+from keepwell.imports.schemas import SCHEMAS, ImportSchema
+from keepwell.imports.summary import ImportSummary
+from keepwell.imports.upsert import (
+    ensure_staff,
+    fetch_columns,
+    fetch_customer_tags,
+    plan,
+    set_customer_tags,
+    upsert,
+)
+from keepwell.imports.validate import TABLES, Options, Validated, validate
+from keepwell.models import utcnow
+
+__all__ = ["KINDS", "MAX_SUMMARY_REJECTS", "import_file", "known_customer_ids"]
+
+KINDS: tuple[str, ...] = tuple(TABLES)
+"""Kinds :func:`import_file` handles, in the order files should be imported."""
+
+MAX_SUMMARY_REJECTS = 1_000
+"""Rejects kept in :attr:`ImportSummary.rejects`; the rejects file has all of them."""
+
+Progress = Callable[[int, int], None]
+
+
+def known_customer_ids(*, db_session: Session) -> list[str]:
+    """The external ids of every stored customer (for the events import)."""
+    return list(db_session.scalars(select(Customer.__table__.c.external_id)))
+
+
+def _schema(kind: str) -> ImportSchema:
+    if kind == "events":
+        raise ImportFileError(
+            "events are appended to the event store, not imported with import_file",
+            hint="use `keepwell import events FILE`",
+        )
+    if kind not in KINDS:
+        raise ImportFileError(
+            f"unknown import kind {kind!r}", expected=f"one of {', '.join(KINDS)}"
+        )
+    return SCHEMAS[kind]
+
+
+def _options(mapping: ColumnMapping | None, timezone: str, default_currency: str) -> Options:
+    zone = (mapping.timezone if mapping else None) or timezone
+    if not parse.is_time_zone(zone):
+        raise InvalidInput(
+            f"unknown time zone {zone!r}", field="timezone", expected="an IANA name, e.g. UTC"
+        )
+    if not parse.is_currency(default_currency):
+        raise InvalidInput(
+            f"unknown currency {default_currency!r}",
+            field="currency",
+            expected="an ISO 4217 code, e.g. USD",
+        )
+    return Options(timezone=zone, default_currency=default_currency.upper())
+
+
+def import_file(
+    *,
+    db_session: Session,
+    kind: str,
+    path: Path,
+    rejects_dir: Path,
+    mapping: ColumnMapping | None = None,
+    timezone: str = "UTC",
+    default_currency: str = "USD",
+    encoding: str = "utf-8",
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import one file of ``kind`` into the operational store (flush only, no commit).
+
+    Args:
+        kind: one of :data:`KINDS`.
+        path: a CSV (any of , ; tab | as delimiter; may be ``.gz``) or Parquet file.
+        rejects_dir: where ``<kind>-<UTC timestamp>-rejects.csv`` goes when rows are rejected.
+        mapping: column mapping for files that use other column names; its ``timezone``
+            option, when set, replaces ``timezone``.
+        timezone: IANA zone of timestamps written without an offset.
+        default_currency: currency of amounts in rows that give none.
+        encoding: text encoding of a CSV file.
+        strict: raise :class:`InvalidInput` if any row is rejected, writing nothing.
+        progress: called with (rows done, rows in file) as the import advances.
+
+    Returns:
+        The counts (``inserted + updated + unchanged + rejected == rows``), the first
+        :data:`MAX_SUMMARY_REJECTS` rejects and the rejects file.
+
+    Raises:
+        ImportFileError: the file cannot be used (empty, undecodable, a required column
+            missing, a mapping naming absent columns, unknown kind); nothing is written.
+        InvalidInput: ``strict`` and some rows were rejected, or a bad option.
+    """
+    schema = _schema(kind)
+    options = _options(mapping, timezone, default_currency)
+    raw = read_table(Path(path), encoding=encoding, expected=", ".join(column_names(schema)))
+    frame = prepare(raw, schema, mapping)
+    db_session.flush()  # the caller's pending rows are visible to the lookups below
+    validated = validate(db_session=db_session, frame=frame, options=options)
+
+    total = raw.total_rows
+    rejects = validated.problems.rejects()
+    summary = ImportSummary(
+        kind=kind,
+        source=str(path),
+        rows=total,
+        rejected=total - len(validated),
+        rejects=rejects[:MAX_SUMMARY_REJECTS],
+    )
+    summary.notes += _file_notes(frame)
+    if rejects:
+        summary.rejects_path = write_rejects(
+            rejects_dir=Path(rejects_dir), kind=kind, raw=raw, rejects=rejects
+        )
+    if strict and rejects:
+        shown = "; ".join(str(r) for r in rejects[:3])
+        raise InvalidInput(
+            f"{summary.rejected} of {total} row(s) rejected, nothing imported (strict): {shown}",
+            hint=f"every reason is in {summary.rejects_path}",
+        )
+
+    done = summary.rejected
+
+    def advance(rows: int) -> None:
+        nonlocal done
+        done += rows
+        if progress:
+            progress(done, total)
+
+    advance(0)
+    writer = _write_customers if kind == "customers" else _write_rows
+    writer(db_session, validated, summary, advance)
+    _record_run(db_session, summary, sha256=raw.sha256)
+    db_session.flush()
+    db_session.expire_all()  # ORM objects the caller holds see the new values
+    summary.check()
+    return summary
+
+
+def _file_notes(frame: Frame) -> list[str]:
+    notes = []
+    if frame.ignored:
+        notes.append(
+            f"ignored column(s) that {frame.schema.kind} do not use: {', '.join(frame.ignored)}"
+        )
+    if frame.raw.total_rows == 0:
+        notes.append("the file has a header but no data rows")
+    return notes
+
+
+def _stored(
+    db_session: Session, table: Table, records: Sequence[dict[str, Any]], columns: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Stored rows for the records' external ids: external_id -> {column: value}, plus id."""
+    names = ["id", *columns]
+    found = fetch_columns(
+        db_session,
+        key=table.c.external_id,
+        keys=[r["external_id"] for r in records],
+        columns=[table.c[n] for n in names],
+    )
+    return {key: dict(zip(names, values, strict=True)) for key, values in found.items()}
+
+
+def _apply(
+    db_session: Session,
+    validated: Validated,
+    summary: ImportSummary,
+    advance: Callable[[int], None],
+    *,
+    records: list[dict[str, Any]],
+    stored: dict[str, dict[str, Any]],
+    update: list[str],
+    also_changed: frozenset[str] | set[str] = frozenset(),
+) -> dict[str, int]:
+    """Count, then write the new and changed records; returns external_id -> id of all."""
+    decided = plan(records, stored=stored, compare=update, also_changed=set(also_changed))
+    summary.inserted += len(decided.new)
+    summary.updated += len(decided.changed)
+    summary.unchanged += len(decided.unchanged)
+    advance(len(decided.unchanged))
+    written = upsert(
+        db_session,
+        table=validated.table,
+        records=[records[i] for i in decided.new + decided.changed],
+        update=update,
+        on_chunk=advance,
+    )
+    ids = {key: row["id"] for key, row in stored.items()}
+    ids.update(written)
+    return ids
+
+
+def _write_rows(
+    db_session: Session,
+    validated: Validated,
+    summary: ImportSummary,
+    advance: Callable[[int], None],
+) -> None:
+    records = validated.records()
+    update = sorted(validated.provided - {"external_id"})
+    stored = _stored(db_session, validated.table, records, update)
+    _apply(
+        db_session,
+        validated,
+        summary,
+        advance,
+        records=records,
+        stored=stored,
+        update=update,
+    )
+
+
+def _write_customers(
+    db_session: Session,
+    validated: Validated,
+    summary: ImportSummary,
+    advance: Callable[[int], None],
+) -> None:
+    """Customers also resolve owners (creating staff users), custom attributes and tags."""
+    records = validated.records()
+    provided = set(validated.provided)
+    extras = validated.extras
+
+    owners = extras.get("owner_email")
+    if owners is not None:
+        staff, created = ensure_staff(db_session, {e for e in owners if e})
+        for record, owner in zip(records, owners, strict=True):
+            record["owner_id"] = staff[owner.lower()] if owner else None
+        provided.add("owner_id")
+        if created:
+            summary.notes.append(f"created {created} staff user(s) (role csm) for owner_email")
+
+    attributes = extras.get("attributes")
+    if attributes is not None:
+        provided.add("attributes")
+    update = sorted(provided - {"external_id"})
+    stored = _stored(db_session, validated.table, records, update)
+    if attributes is not None:
+        for record, given in zip(records, attributes, strict=True):
+            before = stored.get(record["external_id"])
+            merged = dict(before["attributes"] or {}) if before else {}
+            for name, value in given.items():
+                if value is None:
+                    merged.pop(name, None)
+                else:
+                    merged[name] = value
+            record["attributes"] = merged
+
+    tag_lists = extras.get("tags")
+    wanted: dict[str, set[str]] = {}
+    current: dict[int, dict[str, int]] = {}
+    tags_changed: set[str] = set()
+    if tag_lists is not None:
+        wanted = {
+            r["external_id"]: {t for t in (names or []) if t}
+            for r, names in zip(records, tag_lists, strict=True)
+        }
+        current = fetch_customer_tags(db_session, [row["id"] for row in stored.values()])
+        tags_changed = {
+            key for key, row in stored.items() if set(current.get(row["id"], {})) != wanted[key]
+        }
+
+    ids = _apply(
+        db_session,
+        validated,
+        summary,
+        advance,
+        records=records,
+        stored=stored,
+        update=update,
+        also_changed=tags_changed,
+    )
+    if tag_lists is not None:
+        to_set = {
+            ids[key]: names
+            for key, names in wanted.items()
+            if key in tags_changed or (key not in stored and names)
+        }
+        set_customer_tags(db_session, wanted=to_set, current=current)
+
+
+def _record_run(db_session: Session, summary: ImportSummary, *, sha256: str) -> None:
+    run = ImportRun(
+        kind=summary.kind,
+        source=summary.source[-1024:],
+        sha256=sha256,
+        inserted=summary.inserted,
+        updated=summary.updated,
+        unchanged=summary.unchanged,
+        rejected=summary.rejected,
+        rejects_path=str(summary.rejects_path) if summary.rejects_path else None,
+        finished_at=utcnow(),
+    )
+    db_session.add(run)
+
+
+def replace_timezone(mapping: ColumnMapping | None, timezone: str | None) -> ColumnMapping | None:
+    """``mapping`` with its time zone set to ``timezone`` (an explicit option wins)."""
+    if timezone is None:
+        return mapping
+    return dataclasses.replace(mapping or ColumnMapping(), timezone=timezone)
