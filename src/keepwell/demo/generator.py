@@ -1,0 +1,218 @@
+"""Generate a realistic, causal and reproducible demo business as import-ready files.
+
+``generate(out_dir, ...)`` writes, for ``business="saas"``: ``customers.csv``,
+``subscriptions.csv``, ``invoices.csv``, ``surveys.csv``, ``tickets.csv`` and
+``events/part-00000.parquet, ...``; for ``business="shop"``: ``customers.csv``, ``orders.csv``,
+``surveys.csv`` and ``events/``. Columns follow :mod:`keepwell.imports.schemas` exactly. Beside
+them ``truth.csv`` (not imported) holds each customer's latent ground truth: persona, habit,
+industry shock, latent health, and whether, when and *why* they churned.
+
+Customers are simulated in chunks of :data:`CHUNK_CUSTOMERS` with vectorised numpy, each chunk
+seeded from ``np.random.SeedSequence(seed).spawn(...)``, and written as it is done, so memory stays
+flat at any size (1M customers / 100M events in < 4 GB). Same seed, ``end`` and sizes give the
+same bytes (with the same numpy and pyarrow versions). See ``docs/demo.md``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+
+from keepwell.demo import saas_output, shop, vocab
+from keepwell.demo.clock import Window
+from keepwell.demo.writers import CsvSink, EventSink
+from keepwell.errors import InvalidInput
+
+__all__ = ["CHUNK_CUSTOMERS", "DemoManifest", "generate"]
+
+CHUNK_CUSTOMERS = 20_000
+"""Customers simulated together; fixed, so the output never depends on the machine."""
+
+Progress = Callable[[str, int, int], None]
+
+_FILES = {
+    "saas": ("customers", "subscriptions", "invoices", "surveys", "tickets"),
+    "shop": ("customers", "orders", "surveys"),
+}
+
+
+@dataclass(frozen=True)
+class DemoManifest:
+    """What :func:`generate` wrote.
+
+    Attributes:
+        out_dir: the directory holding everything.
+        business: ``"saas"`` or ``"shop"``.
+        start, end: the simulated history [start, end) in UTC.
+        files: import kind -> path (``"events"`` -> the directory of Parquet parts).
+        rows: import kind (and ``"truth"``) -> number of data rows written.
+        event_parts: the Parquet files under ``files["events"]``.
+        truth: path of ``truth.csv`` (latent ground truth per customer; not imported).
+    """
+
+    out_dir: Path
+    business: str
+    start: datetime
+    end: datetime
+    files: dict[str, Path]
+    rows: dict[str, int]
+    event_parts: tuple[Path, ...]
+    truth: Path
+
+
+def _check(customers: int, months: int, business: str, epcd: float) -> None:
+    if not isinstance(customers, int) or customers < 1:
+        raise InvalidInput(
+            f"cannot generate {customers!r} customers",
+            field="customers",
+            expected="an integer >= 1",
+        )
+    if not isinstance(months, int) or not 1 <= months <= 240:
+        raise InvalidInput(
+            f"cannot simulate {months!r} months", field="months", expected="an integer 1..240"
+        )
+    if business not in _FILES:
+        raise InvalidInput(
+            f"unknown demo business {business!r}", field="business", expected="saas or shop"
+        )
+    if not np.isfinite(epcd) or not 0 <= epcd <= 1_000:
+        raise InvalidInput(
+            f"events per customer day must be a number 0..1000, got {epcd!r}",
+            field="events_per_customer_day",
+            expected="0 <= value <= 1000",
+        )
+
+
+def generate(
+    out_dir: Path,
+    /,
+    *,
+    customers: int = 2_000,
+    months: int = 24,
+    seed: int = 7,
+    business: Literal["saas", "shop"] = "saas",
+    end: date | None = None,
+    events_per_customer_day: float = 1.0,
+    progress: Progress | None = None,
+) -> DemoManifest:
+    """Write a demo business of ``customers`` customers over ``months`` months to ``out_dir``.
+
+    Args:
+        out_dir: target directory (created; files of a previous run are replaced).
+        customers: number of customers (all sign up within the window, growing over time).
+        months: length of the history in calendar months, ending at ``end``.
+        seed: random seed; the same seed, ``end`` and sizes give identical files.
+        business: ``"saas"`` (subscriptions) or ``"shop"`` (repeat-purchase e-commerce).
+        end: exclusive end of the history (midnight UTC); default today (UTC).
+        events_per_customer_day: usage volume: about this many events per customer per day
+            alive, on average (the volume of a SaaS customer also follows habit and health).
+        progress: called as ``progress(stage, done, total)`` while working.
+
+    Raises:
+        InvalidInput: a size, business or volume out of range.
+    """
+    _check(customers, months, business, events_per_customer_day)
+    end = end or datetime.now(UTC).date()
+    window = Window.build(
+        end,
+        months=months,
+        crisis_months=vocab.CRISIS_MONTHS_BEFORE_END,
+        zones=tuple(dict.fromkeys(c[1] for c in vocab.COUNTRIES)),
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = out_dir / ".generating"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        rows, parts = _write(
+            work,
+            customers=customers,
+            seed=seed,
+            business=business,
+            window=window,
+            epcd=float(events_per_customer_day),
+            progress=progress,
+        )
+        kinds = _FILES[business]
+        for name in (*kinds, "truth"):
+            (work / f"{name}.csv").replace(out_dir / f"{name}.csv")
+        shutil.rmtree(out_dir / "events", ignore_errors=True)
+        (work / "events").replace(out_dir / "events")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    files = {kind: out_dir / f"{kind}.csv" for kind in _FILES[business]}
+    files["events"] = out_dir / "events"
+    return DemoManifest(
+        out_dir=out_dir,
+        business=business,
+        start=datetime.fromtimestamp(window.start, UTC),
+        end=datetime.fromtimestamp(window.end, UTC),
+        files=files,
+        rows=rows,
+        event_parts=tuple(out_dir / "events" / p.name for p in parts),
+        truth=out_dir / "truth.csv",
+    )
+
+
+def _write(
+    work: Path,
+    *,
+    customers: int,
+    seed: int,
+    business: str,
+    window: Window,
+    epcd: float,
+    progress: Progress | None,
+) -> tuple[dict[str, int], list[Path]]:
+    simulate = saas_output.simulate if business == "saas" else shop.simulate
+    n_chunks = -(-customers // CHUNK_CUSTOMERS)
+    seeds = np.random.SeedSequence(seed).spawn(n_chunks)
+    sinks: dict[str, CsvSink] = {}
+    events = EventSink(work / "events")
+    if progress:
+        progress("customers", 0, customers)
+    try:
+        for c, child in enumerate(seeds):
+            first = c * CHUNK_CUSTOMERS
+            n = min(CHUNK_CUSTOMERS, customers - first)
+            result = simulate(
+                np.random.Generator(np.random.PCG64(child)),
+                first=first,
+                n=n,
+                total=customers,
+                window=window,
+                events_per_customer_day=epcd,
+            )
+            for name, table in result.tables.items():
+                if name not in sinks:
+                    sinks[name] = CsvSink(work / f"{name}.csv", _schema(table))
+                sinks[name].write(table)
+            for batch in result.events:
+                events.write(batch)
+            if progress:
+                progress("customers", first + n, customers)
+    finally:
+        for sink in sinks.values():
+            sink.close()
+        events.close()
+    rows = {name: sink.rows for name, sink in sinks.items()}
+    rows["events"] = events.rows
+    return rows, events.parts
+
+
+def _schema(table: pa.Table) -> pa.Schema:
+    """The table's schema with null-typed columns (all empty in the first chunk) as strings."""
+    return pa.schema(
+        [
+            pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
+            for f in table.schema
+        ]
+    )
