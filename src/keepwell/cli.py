@@ -10,6 +10,7 @@ from keepwell.customers.cli import app as customers_app
 from keepwell.demo.cli import app as demo_app
 from keepwell.events.cli import app as events_app
 from keepwell.imports.cli import app as import_app
+from keepwell.reports.cli import app as report_app
 
 app = typer.Typer(
     name="keepwell",
@@ -24,6 +25,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(demo_app, name="demo")
 app.add_typer(customers_app, name="customers")
 app.add_typer(events_app, name="events")
+app.add_typer(report_app, name="report")
 
 
 @app.command()

@@ -1,0 +1,114 @@
+"""`keepwell report <metric>`: run any metric; `keepwell report all`: the full HTML report."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from keepwell.cli_support import console, handle_errors, load_settings
+from keepwell.metrics.registry import TITLES
+from keepwell.reports import service
+
+app = typer.Typer(
+    help="Retention reports: churn, revenue, cohorts, engagement (`keepwell report list`).",
+    no_args_is_help=True,
+)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def date_range(from_: str | None, to: str | None) -> tuple[date, date]:
+    """--from/--to as dates; default: the 12 complete months before this one."""
+    today = date.today()
+    try:
+        end = date.fromisoformat(to) if to else today.replace(day=1)
+        start = date.fromisoformat(from_) if from_ else date(end.year - 1, end.month, 1)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}; use YYYY-MM-DD") from None
+    return start, end
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if value != value else f"{value:,.4g}"
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d")
+    return str(value)
+
+
+def _table(df, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in df.columns:
+        table.add_column(str(col), justify="right" if df[col].dtype.kind in "iuf" else "left")
+    for row in df.itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    return table
+
+
+@app.command("list")
+def list_metrics() -> None:
+    """List the metrics `keepwell report <metric>` can compute."""
+    table = Table(title="Metrics", title_justify="left")
+    table.add_column("name")
+    table.add_column("what")
+    table.add_column("options")
+    for name, spec in service.catalogue().items():
+        table.add_row(name, spec.title, ", ".join(sorted(spec.params)))
+    console.print(table)
+
+
+def _make_command(name: str, title: str):
+    @handle_errors
+    def command(
+        from_: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD).")] = None,
+        to: Annotated[str | None, typer.Option("--to", help="End day, exclusive.")] = None,
+        period: Annotated[str, typer.Option(help="day, week, month or quarter.")] = "month",
+        segment: Annotated[
+            list[str] | None, typer.Option(help="Filter field=value[,value] (repeatable).")
+        ] = None,
+        by: Annotated[
+            list[str] | None, typer.Option(help="Break down by a customer field.")
+        ] = None,
+        param: Annotated[
+            list[str] | None, typer.Option(help="Metric option name=value (repeatable).")
+        ] = None,
+        fmt: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.table,
+    ) -> None:
+        from keepwell.metrics.sources import open_default
+
+        start, end = date_range(from_, to)
+        src = open_default(load_settings())
+        df = service.run_metric(
+            src,
+            name,
+            start=start,
+            end=end,
+            period=period,
+            filters=service.parse_filters(segment or []),
+            by=by or [],
+            **service.parse_params(param or []),
+        )
+        if fmt is Format.json:
+            typer.echo(json.dumps(service.to_records(df), indent=2))
+        elif fmt is Format.csv:
+            typer.echo(df.to_csv(index=False), nl=False)
+        else:
+            console.print(_table(df, f"{title}, {start} to {end} by {period}"))
+
+    command.__doc__ = f"{title}."
+    return command
+
+
+for _name, _title in TITLES.items():
+    app.command(_name)(_make_command(_name, _title))
