@@ -1,0 +1,384 @@
+"""Event retention like product-analytics tools: start event -> return event. PRODUCT.md section 1.
+
+Definitions (``docs/metrics/event_retention.md``):
+
+* **Periods** are calendar-aligned days, ISO weeks (Monday), months or quarters in the reporting
+  time zone ``src.timezone``; an event belongs to the local period containing it (an event at
+  23:30 UTC on a Sunday is on Monday in Berlin, so in the next week). ``start`` is floored to
+  its period; only periods that are **complete** by ``end`` (exclusive) are analysed.
+* An **event type** is the event name lower-cased with every character outside ``a-z0-9``
+  replaced by ``_`` ("Page View", "page-view" and "page_view" are one type; same as the
+  rollup's ``n_<type>`` columns). ``None`` = any event.
+* **Unit**: customers (``unit="customer"``) or users (``unit="user"``: a user is a
+  (customer_id, user_id) pair; events without a user_id are not counted for users).
+* **Cohorts** (``cohort``): ``first_time`` -- a unit's cohort is the period of its first-ever
+  start event (all history counts: a unit whose first start event is before the first analysed
+  period is in no cohort); ``recurring`` -- a unit is in the cohort of every analysed period in
+  which it did the start event.
+* **Returned** at offset N >= 1 (``returning``): ``on`` -- did the return event in period
+  cohort + N; ``on_or_after`` -- did it in cohort + N or any later analysed period ("still
+  around"; non-increasing in N). Offset 0 is the cohort itself: ``returned = cohort_size``.
+* ``retention_rate = returned / cohort_size`` (null for an empty cohort).
+
+Output (long format, one row per cell of the triangle): [by...], cohort (label), cohort_start
+(naive UTC instant of the local period start), period_offset, cohort_size, returned,
+retention_rate. A cohort has the offsets 0 .. (last analysed period - cohort), capped by
+``max_periods``; every analysed period and segment group appears, empty cohorts with size 0.
+Duplicate events count once (a unit either did an event in a period or not).
+
+Reads the daily rollup when its grain suffices (customers, rollup days in the reporting zone),
+else raw events; identical results either way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from keepwell.errors import InvalidInput
+from keepwell.metrics import periods as P
+from keepwell.metrics.registry import metric
+from keepwell.metrics.segments import Filters, restrict, segment_keys
+from keepwell.metrics.sources import Sources
+
+__all__ = ["event_retention", "event_type"]
+
+CohortKind = Literal["first_time", "recurring"]
+Returning = Literal["on", "on_or_after"]
+Unit = Literal["customer", "user"]
+
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+def event_type(name: str) -> str:
+    """The event type of an event name (as in the rollup's ``n_<type>`` columns).
+
+    >>> event_type("Report Created!")
+    'report_created_'
+    """
+    return _NOT_ALNUM.sub("_", name.lower())
+
+
+def _choice(value: str, allowed: Sequence[str], field: str) -> str:
+    if value not in allowed:
+        raise InvalidInput(
+            f"unknown {field} {value!r}", field=field, expected=" or ".join(map(repr, allowed))
+        )
+    return value
+
+
+def _complete_periods(start: date, end: date, period: P.Period, tz: str) -> list[P.PeriodSpan]:
+    spans = [s for s in P.grid(start, end, period, tz=tz) if s.first_day + P.STEP[period] <= end]
+    if not spans:
+        raise InvalidInput(
+            f"no complete {period.value} between {start} and {end}: event retention only "
+            f"analyses periods that end by the end date",
+            field="to",
+            expected=f"an end date at least one whole {period.value} after the first "
+            f"{period.value} start",
+        )
+    return spans
+
+
+def _period_table(spans: list[P.PeriodSpan]) -> ir.Table:
+    """The analysed periods: idx, cohort, cohort_start, period_start, period_end (naive UTC)."""
+    frame = P.grid_frame(spans)
+    return ibis.memtable(
+        pd.DataFrame(
+            {
+                "idx": range(len(spans)),
+                "cohort": frame.period,
+                "cohort_start": frame.period_start,
+                "period_start": frame.period_start,
+                "period_end": frame.period_end,
+            }
+        ),
+        schema={
+            "idx": "int64",
+            "cohort": "string",
+            "cohort_start": "timestamp",
+            "period_start": "timestamp",
+            "period_end": "timestamp",
+        },
+    )
+
+
+def _day_table(spans: list[P.PeriodSpan], period: P.Period) -> ir.Table:
+    """Every local day of the analysed periods: day, idx."""
+    days = pd.DataFrame(
+        [
+            (d.date(), i)
+            for i, s in enumerate(spans)
+            for d in pd.date_range(s.first_day, s.first_day + P.STEP[period], inclusive="left")
+        ],
+        columns=["day", "idx"],
+    )
+    return ibis.memtable(days, schema={"day": "date", "idx": "int64"})
+
+
+def _cells(n_periods: int, max_periods: int | None) -> ir.Table:
+    """The triangle: (idx, period_offset) for every cohort and offset whose period is analysed."""
+    top = n_periods - 1 if max_periods is None else max_periods
+    rows = [(i, k) for i in range(n_periods) for k in range(min(n_periods - 1 - i, top) + 1)]
+    df = pd.DataFrame(rows, columns=["idx", "period_offset"])
+    return ibis.memtable(df, schema={"idx": "int64", "period_offset": "int64"})
+
+
+def _reads_rollup(src: Sources, unit: str) -> bool:
+    rollup_tz = src.extra.get("rollup_timezone", src.timezone)
+    return src.has_rollup and unit == "customer" and rollup_tz == src.timezone
+
+
+def _activity_raw(
+    src: Sources,
+    *,
+    spans: list[P.PeriodSpan],
+    start_type: str | None,
+    return_type: str | None,
+    cohort: str,
+    unit_keys: list[str],
+) -> tuple[ir.Table, ir.Table | None]:
+    """Per-unit activity from raw events.
+
+    Returns (activity, first): activity = one row per unit and analysed period with any start
+    or return event: unit keys, idx, did_start, did_return (0/1); first = unit keys and idx of
+    the period of the unit's first-ever start event, for units whose first one is analysed
+    (``first_time`` cohorts only, else None).
+    """
+    e = src.events
+    if unit_keys == ["customer_id", "user_id"]:
+        e = e.filter(e.user_id.notnull())
+    w0, w1 = spans[0].start, spans[-1].end
+    e = e.filter(e.occurred_at < w1)
+    if (start_type, return_type) != (None, None):
+        # event types are computed on the (few) distinct names, not on every event
+        names = e.select("event").distinct()
+        names = names.mutate(type=names.event.lower().re_replace(r"[^a-z0-9]", "_"))
+        if None not in (start_type, return_type):
+            names = names.filter(names.type.isin(sorted({start_type, return_type})))
+        e = e.left_join(names, "event").select(*e.columns, type=names.type)
+
+    def flag(t: str | None) -> ir.IntegerValue:
+        if t is None:
+            return ibis.literal(1, type="int8")
+        return (e.type == t).fill_null(False).cast("int8")
+
+    e = e.mutate(is_start=flag(start_type), is_return=flag(return_type))
+    grid = _period_table(spans)
+    inw = e.filter(e.occurred_at >= w0)
+    j = inw.join(grid, (inw.occurred_at >= grid.period_start) & (inw.occurred_at < grid.period_end))
+    activity = j.group_by([*unit_keys, "idx"]).aggregate(
+        did_start=j.is_start.max(), did_return=j.is_return.max()
+    )
+    first = None
+    if cohort == "first_time":
+        s = e.filter(e.is_start == 1)
+        f = s.group_by(unit_keys).aggregate(first_at=s.occurred_at.min())
+        f = f.filter(f.first_at >= w0)
+        f = f.join(grid, (f.first_at >= grid.period_start) & (f.first_at < grid.period_end))
+        first = f.select(*unit_keys, "idx")
+    return activity, first
+
+
+def _activity_rollup(
+    src: Sources,
+    *,
+    spans: list[P.PeriodSpan],
+    period: P.Period,
+    start_type: str | None,
+    return_type: str | None,
+    cohort: str,
+) -> tuple[ir.Table, ir.Table | None]:
+    """From the daily rollup (customers only): same shape as :func:`_activity_raw`."""
+    r = src.rollup
+    end_day = spans[-1].first_day + P.STEP[period]
+    r = r.filter(r.day.cast("date") < end_day)
+
+    def count(t: str | None) -> ir.IntegerValue:
+        if t is None:
+            return r.events.fill_null(0)
+        col = f"n_{t}"
+        return r[col].fill_null(0) if col in r.columns else ibis.literal(0, type="int64")
+
+    r = r.select(
+        "customer_id",
+        day=r.day.cast("date"),
+        is_start=(count(start_type) > 0).cast("int8"),
+        is_return=(count(return_type) > 0).cast("int8"),
+    )
+    r = r.filter((r.is_start == 1) | (r.is_return == 1))
+    days = _day_table(spans, period)
+    j = r.join(days, "day")
+    activity = j.group_by(["customer_id", "idx"]).aggregate(
+        did_start=j.is_start.max(), did_return=j.is_return.max()
+    )
+    first = None
+    if cohort == "first_time":
+        s = r.filter(r.is_start == 1)
+        f = s.group_by("customer_id").aggregate(day=s.day.min())
+        first = f.join(days, "day").select("customer_id", "idx")
+    return activity, first
+
+
+@metric(
+    "event_retention",
+    title="Event retention (start event -> return event)",
+    needs={"events"},
+    params={
+        "start",
+        "end",
+        "period",
+        "start_event",
+        "return_event",
+        "cohort",
+        "returning",
+        "max_periods",
+        "unit",
+        "filters",
+        "by",
+    },
+)
+def event_retention(
+    src: Sources,
+    *,
+    start: date,
+    end: date,
+    period: P.Period | str = P.Period.week,
+    start_event: str | None = None,
+    return_event: str | None = None,
+    cohort: CohortKind = "first_time",
+    returning: Returning = "on",
+    max_periods: int | None = None,
+    unit: Unit = "customer",
+    filters: Filters | None = None,
+    by: Sequence[str] = (),
+) -> ir.Table:
+    """Share of a cohort of units that did ``start_event`` and come back with ``return_event``.
+
+    For cohort period c and offset N >= 1 (see the module docstring for every definition):
+
+    * cohort_size(c) = units whose cohort is c (``first_time``: first-ever start event in c;
+      ``recurring``: a start event in c);
+    * returned(c, N) = members with a return event in period c + N (``returning="on"``) or in
+      any analysed period >= c + N (``"on_or_after"``); returned(c, 0) = cohort_size(c);
+    * retention_rate(c, N) = returned(c, N) / cohort_size(c) (null when the cohort is empty).
+
+    Window: the periods of [start, end) (start floored to its period) that end by ``end``;
+    a cohort's cells stop at the last of them (the triangle), or at ``max_periods``.
+    Units: counts of customers (or users), rate a fraction in [0, 1].
+
+    Columns: [by...], cohort, cohort_start, period_offset, cohort_size, returned,
+    retention_rate.
+    """
+    period = P.Period(period)
+    _choice(cohort, ("first_time", "recurring"), "cohort")
+    _choice(returning, ("on", "on_or_after"), "returning")
+    _choice(unit, ("customer", "user"), "unit")
+    if max_periods is not None and (isinstance(max_periods, bool) or max_periods < 0):
+        raise InvalidInput(
+            f"max_periods must not be negative, got {max_periods}",
+            field="max_periods",
+            expected="a whole number >= 0, or nothing for all periods",
+        )
+    for name, value in (("start_event", start_event), ("return_event", return_event)):
+        if value is not None and not event_type(value).strip("_"):
+            raise InvalidInput(
+                f"{name} {value!r} names no event", field=name, expected="an event name"
+            )
+    start_type = None if start_event is None else event_type(start_event)
+    return_type = None if return_event is None else event_type(return_event)
+    spans = _complete_periods(start, end, period, src.timezone)
+    by = list(by)
+    keys = segment_keys(src, filters=filters, by=by)
+    unit_keys = ["customer_id", "user_id"] if unit == "user" else ["customer_id"]
+
+    if _reads_rollup(src, unit):
+        activity, first = _activity_rollup(
+            src,
+            spans=spans,
+            period=period,
+            start_type=start_type,
+            return_type=return_type,
+            cohort=cohort,
+        )
+    else:
+        activity, first = _activity_raw(
+            src,
+            spans=spans,
+            start_type=start_type,
+            return_type=return_type,
+            cohort=cohort,
+            unit_keys=unit_keys,
+        )
+
+    # members: (unit, cohort idx), one row each
+    if cohort == "first_time":
+        members = first
+    else:
+        members = activity.filter(activity.did_start == 1).select(*unit_keys, "idx")
+    returns = activity.filter(activity.did_return == 1).select(*unit_keys, ret_idx="idx")
+    pairs = members.join(returns, [*unit_keys, members.idx < returns.ret_idx]).select(
+        *unit_keys, idx=members.idx, gap=returns.ret_idx - members.idx
+    )
+    cells = _cells(len(spans), max_periods)
+    if returning == "on":
+        hits = pairs.select(*unit_keys, "idx", period_offset=pairs.gap)
+        if max_periods is not None:
+            hits = hits.filter(hits.period_offset <= max_periods)
+    else:
+        last = pairs.group_by([*unit_keys, "idx"]).aggregate(last=pairs.gap.max())
+        hits = last.join(
+            cells,
+            [last.idx == cells.idx, cells.period_offset >= 1, cells.period_offset <= last["last"]],
+        ).select(*unit_keys, idx=last.idx, period_offset=cells.period_offset)
+
+    members = restrict(members, keys)
+    hits = restrict(hits, keys)
+    sizes = members.group_by([*by, "idx"]).aggregate(cohort_size=members.count())
+    returned = hits.group_by([*by, "idx", "period_offset"]).aggregate(returned=hits.count())
+
+    grid = _period_table(spans).select("idx", "cohort", "cohort_start")
+    frame = grid.join(cells, "idx")
+    if by:
+        frame = keys.select(*by).distinct().cross_join(frame)
+
+    def same_group(left: ir.Table, right: ir.Table) -> list:
+        return [left[c].identical_to(right[c]) for c in by]
+
+    f1 = frame.left_join(sizes, [*same_group(frame, sizes), frame.idx == sizes.idx])
+    f1 = f1.select(
+        *[frame[c] for c in frame.columns],
+        cohort_size=sizes.cohort_size.fill_null(0).cast("int64"),
+    )
+    f2 = f1.left_join(
+        returned,
+        [
+            *same_group(f1, returned),
+            f1.idx == returned.idx,
+            f1.period_offset == returned.period_offset,
+        ],
+    )
+    out = f2.select(
+        *[f1[c] for c in by],
+        f1.cohort,
+        f1.cohort_start,
+        f1.period_offset,
+        f1.cohort_size,
+        returned=ibis.ifelse(
+            f1.period_offset == 0, f1.cohort_size, returned.returned.fill_null(0)
+        ).cast("int64"),
+    )
+    out = out.mutate(
+        retention_rate=ibis.ifelse(
+            out.cohort_size > 0,
+            out.returned.cast("float64") / out.cohort_size.cast("float64"),
+            ibis.null("float64"),
+        )
+    )
+    return out.order_by([*by, "cohort_start", "period_offset"])
