@@ -249,6 +249,8 @@ class _Output:
         seats = c.seats_t[customer, period][timed.row].astype(np.int64)
         share = rng.random(timed.n_sessions)[timed.session]
         user = np.minimum((seats * share**2).astype(np.int64), seats - 1)
+        order = np.lexsort((timed.occurred_us, who))  # overlapping visits may interleave
+        who, kind, user = who[order], kind[order], user[order]
         value, properties = _decorate(rng, kind)
         cid = self.cid.take(pa.array(who))
         user_id = pc.binary_join_element_wise(
@@ -258,7 +260,7 @@ class _Output:
             {
                 "customer_id": cid,
                 "event": strings(vocab.SAAS_EVENTS, kind),
-                "occurred_at": pa.array(timed.occurred_us, pa.timestamp("us", tz="UTC")),
+                "occurred_at": pa.array(timed.occurred_us[order], pa.timestamp("us", tz="UTC")),
                 "user_id": user_id,
                 "value": pa.array(value, from_pandas=True),
                 "properties": properties,

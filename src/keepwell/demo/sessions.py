@@ -119,7 +119,7 @@ def lay_out(
     elapsed = np.cumsum(gap)
     elapsed -= elapsed[visit_first_event][event_visit]
     limit = (v_hi[event_visit] - start[event_visit]) * 1_000_000 - 1
-    offset_us = np.minimum((elapsed * 1_000_000).astype(np.int64), limit)
+    offset_us = (elapsed * 1_000_000).astype(np.int64) % (limit + 1)  # wrap, never spill
     occurred = start[event_visit] * 1_000_000 + offset_us
     session = np.cumsum(opens) - 1
     return Timed(

@@ -26,6 +26,9 @@ EVENT_SCHEMA = pa.schema(
 )
 """Schema of the event Parquet parts (see keepwell.imports.schemas.EVENTS)."""
 
+PART_ROWS = 4_000_000
+"""Events per Parquet part (a part holds whole batches, so it may be somewhat larger)."""
+
 NEVER = np.iinfo(np.int64).max
 """Marks a missing instant in int64 second arrays."""
 
@@ -63,9 +66,9 @@ class CsvSink:
 class EventSink:
     """Writes event batches as ``events/part-00000.parquet``, ... (zstd)."""
 
-    def __init__(self, directory: Path, *, part_rows: int = 4_000_000) -> None:
+    def __init__(self, directory: Path, *, part_rows: int | None = None) -> None:
         self.directory = directory
-        self.part_rows = part_rows
+        self.part_rows = part_rows or PART_ROWS
         self.parts: list[Path] = []
         self.rows = 0
         self._pending: list[pa.Table] = []
