@@ -92,6 +92,8 @@ def read_table(path: Path, *, encoding: str = "utf-8", expected: str = "") -> Ra
         raise InvalidInput(
             f"unknown encoding {encoding!r}", expected="a codec name such as utf-8, latin-1, cp1252"
         ) from None
+    if path.is_dir():
+        raise ImportFileError(f"{path} is a directory", expected="a CSV or Parquet file")
     data = path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
     hint = f"expected a header row with columns {expected}" if expected else None

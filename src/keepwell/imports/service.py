@@ -28,6 +28,7 @@ from keepwell.imports.rejects import write_rejects
 from keepwell.imports.schemas import SCHEMAS, ImportSchema
 from keepwell.imports.summary import ImportSummary
 from keepwell.imports.upsert import (
+    Plan,
     ensure_staff,
     fetch_columns,
     fetch_customer_tags,
@@ -199,23 +200,16 @@ def _apply(
     stored: dict[str, dict[str, Any]],
     update: list[str],
     also_changed: frozenset[str] | set[str] = frozenset(),
-) -> dict[str, int]:
-    """Count, then write the new and changed records; returns external_id -> id of all."""
+) -> Plan:
+    """Count, then write the new and changed records."""
     decided = plan(records, stored=stored, compare=update, also_changed=set(also_changed))
     summary.inserted += len(decided.new)
     summary.updated += len(decided.changed)
     summary.unchanged += len(decided.unchanged)
     advance(len(decided.unchanged))
-    written = upsert(
-        db_session,
-        table=validated.table,
-        records=[records[i] for i in decided.new + decided.changed],
-        update=update,
-        on_chunk=advance,
-    )
-    ids = {key: row["id"] for key, row in stored.items()}
-    ids.update(written)
-    return ids
+    written = [records[i] for i in decided.new + decided.changed]
+    upsert(db_session, table=validated.table, records=written, update=update, on_chunk=advance)
+    return decided
 
 
 def _write_rows(
@@ -288,7 +282,7 @@ def _write_customers(
             key for key, row in stored.items() if set(current.get(row["id"], {})) != wanted[key]
         }
 
-    ids = _apply(
+    decided = _apply(
         db_session,
         validated,
         summary,
@@ -299,6 +293,13 @@ def _write_customers(
         also_changed=tags_changed,
     )
     if tag_lists is not None:
+        ids = {key: row["id"] for key, row in stored.items()}
+        new_keys = [records[i]["external_id"] for i in decided.new]
+        table = validated.table
+        found = fetch_columns(
+            db_session, key=table.c.external_id, keys=new_keys, columns=[table.c.id]
+        )
+        ids.update({key: values[0] for key, values in found.items()})
         to_set = {
             ids[key]: names
             for key, names in wanted.items()
