@@ -1,0 +1,673 @@
+"""The daily per-customer event rollup: one row per customer and local day, kept incrementally.
+
+Metrics that only need "how much did this customer do on this (local) day" read this instead
+of rescanning raw events. Columns (the shape of ``Sources.tables["rollup"]``):
+
+==============  =========  ======================================================================
+customer_id     string     the customer's external id
+day             date       the local calendar day in the rollup's time zone
+events          int64      number of events (duplicates included)
+value_sum       float64    sum of ``value`` (null values add nothing)
+n_<type>        int64      events of that type (0 when none)
+v_<type>        float64    sum of their ``value``
+==============  =========  ======================================================================
+
+``<type>`` is the event name lower-cased with every character outside ``a-z0-9`` replaced by
+``_`` (:func:`keepwell.metrics.daily.event_slug`). Names that collide after this ("Page View",
+"page-view") are *one* event type: their counts add up in the same column -- on the raw-event
+path too, so metrics agree. Events before signup and duplicate events are kept as they are.
+
+Storage (``settings.home / "rollup"``): a Delta Lake table (``deltalake``), like the event store.
+Every change is one atomic commit, so a reader never sees half of one. Files:
+
+* ``partial-*.parquet`` -- partial aggregates appended by :meth:`Rollup.refresh`; a customer-day
+  may appear in several (late events for an already rolled-up day just add another partial row);
+* ``compacted-*.parquet`` -- written by :meth:`Rollup.compact` and :meth:`Rollup.rebuild`: one
+  row per customer-day, sorted by (customer_id, day) for per-customer scans.
+
+Readers re-aggregate (sum by customer_id, day): :meth:`Rollup.register` creates that view in
+DuckDB, so results are exact before consolidation. DuckDB (and Spark) read the Parquet files
+listed by :meth:`Rollup.files`; files written before an event type existed lack its columns and
+read as 0.
+
+**Incremental refresh.** The rollup records, in the same commit as the data, which event-store
+version it covers (a Delta application transaction ``keepwell.rollup.events``). A refresh reads
+the event store's transaction log for the newer commits, aggregates only the files those
+commits *added* with ``dataChange=true`` (appends; compaction rewrites have ``dataChange=false``
+and are skipped), and appends the partial aggregates: cost proportional to the new data. A new
+event type adds columns first (older rows read 0). Two refreshes racing are detected by Delta's
+conflict check on that transaction; the loser changes nothing.
+
+A full rebuild is only done by :meth:`Rollup.rebuild`, or by ``refresh`` when incremental
+catch-up is impossible (no rollup yet, the time zone or the event store itself changed, events
+were deleted, or the store's log no longer holds the needed commits); the result says so
+(``mode="rebuild"`` and ``reason``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import duckdb
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Field, Transaction
+from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.transaction import AddAction, RemoveAction
+
+from keepwell.config import Settings
+from keepwell.errors import InvalidInput, StoreError
+from keepwell.events.store import EventStore
+from keepwell.metrics.daily import COUNT_PREFIX, VALUE_PREFIX
+
+__all__ = ["BASE_COLUMNS", "RefreshResult", "Rollup", "RollupInfo"]
+
+EVENTS_APP_ID = "keepwell.rollup.events"
+"""Delta application transaction: its version is the event-store version rolled up so far."""
+COMPACTION_APP_ID = "keepwell.rollup.compaction"
+TZ_KEY = "keepwell.rollup.timezone"
+STORE_KEY = "keepwell.rollup.store_id"
+SCRATCH_DIR = "_keepwell"
+
+BASE_SCHEMA = pa.schema(
+    [
+        pa.field("customer_id", pa.string()),
+        pa.field("day", pa.date32()),
+        pa.field("events", pa.int64()),
+        pa.field("value_sum", pa.float64()),
+    ]
+)
+BASE_COLUMNS: tuple[str, ...] = tuple(BASE_SCHEMA.names)
+
+SLUG_SQL = "regexp_replace(lower(event), '[^a-z0-9]', '_', 'g')"
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _list(items: list[str]) -> str:
+    return "[" + ", ".join(_lit(i) for i in items) + "]"
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What one :meth:`Rollup.refresh` (or :meth:`Rollup.rebuild`) did.
+
+    ``mode``: ``current`` (nothing new), ``incremental`` or ``rebuild``. ``files_read`` are the
+    event-store files aggregated (only the new ones for an incremental refresh).
+    """
+
+    mode: str
+    from_version: int | None
+    to_version: int | None
+    files_read: list[str] = field(default_factory=list)
+    events_read: int = 0
+    rows_written: int = 0
+    new_event_types: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RollupInfo:
+    """Size and state of the rollup's current snapshot."""
+
+    path: Path
+    exists: bool
+    timezone: str | None
+    store_version: int | None
+    rows: int
+    files: int
+    partial_files: int
+    event_types: list[str]
+
+
+@dataclass(frozen=True)
+class _Written:
+    path: Path
+    rows: int
+    size: int
+
+
+class Rollup:
+    """The daily per-customer rollup of an event store (see the module docstring).
+
+    Args:
+        path: the rollup table's directory.
+        timezone: IANA zone whose calendar days the rollup counts (the reporting zone).
+        retention_hours: how long files replaced by compaction stay for running readers.
+        target_file_bytes: approximate size at which Parquet files are cut.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        timezone: str = "UTC",
+        retention_hours: int = 168,
+        target_file_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise InvalidInput(
+                f"unknown time zone {timezone!r}", field="timezone", expected="an IANA name"
+            ) from exc
+        self.path = Path(path).resolve()
+        self.timezone = timezone
+        self.retention_hours = retention_hours
+        self.target_file_bytes = target_file_bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rollup:
+        """The rollup at ``settings.home / "rollup"`` in the reporting time zone."""
+        return cls(settings.home / "rollup", timezone=settings.reporting_timezone)
+
+    def __repr__(self) -> str:
+        return f"Rollup({str(self.path)!r}, timezone={self.timezone!r})"
+
+    # -- table access --------------------------------------------------------------------------
+
+    def _table(self) -> DeltaTable | None:
+        try:
+            if not DeltaTable.is_deltatable(str(self.path)):
+                return None
+            return DeltaTable(str(self.path))
+        except DeltaError as exc:
+            raise StoreError(f"cannot read the rollup at {self.path}: {exc}") from exc
+
+    def _paths(self, table: DeltaTable) -> list[str]:
+        return [unquote(u.removeprefix("file://")) for u in table.file_uris()]
+
+    def files(self) -> list[str]:
+        """Absolute paths of the Parquet files of the current snapshot (for DuckDB or Spark)."""
+        table = self._table()
+        return [] if table is None else self._paths(table)
+
+    def store_version(self) -> int | None:
+        """The event-store version the rollup covers (None: never built)."""
+        table = self._table()
+        return None if table is None else table.transaction_version(EVENTS_APP_ID)
+
+    def event_types(self) -> list[str]:
+        """Event types with a column in the rollup, sorted."""
+        table = self._table()
+        if table is None:
+            return []
+        names = table.schema().to_arrow().names
+        return sorted(n[len(COUNT_PREFIX) :] for n in names if n.startswith(COUNT_PREFIX))
+
+    def info(self) -> RollupInfo:
+        """Rows, files and coverage of the current snapshot (from the log: no data is read)."""
+        table = self._table()
+        if table is None:
+            return RollupInfo(self.path, False, None, None, 0, 0, 0, [])
+        paths = self._paths(table)
+        return RollupInfo(
+            path=self.path,
+            exists=True,
+            timezone=table.metadata().configuration.get(TZ_KEY),
+            store_version=table.transaction_version(EVENTS_APP_ID),
+            rows=int(table.count()),
+            files=len(paths),
+            partial_files=sum(Path(p).name.startswith("partial-") for p in paths),
+            event_types=self.event_types(),
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _select(self, table: DeltaTable | None, *, exact: bool) -> str:
+        """SQL over the snapshot: every column of the schema, missing ones as 0."""
+        if table is None or not self._paths(table):
+            types = [] if table is None else self._schema_types(table)
+            return self._empty_select(types)
+        paths = self._paths(table)
+        types = self._schema_types(table)
+        source = f"read_parquet({_list(paths)}, union_by_name = true)"
+        with duckdb.connect() as con:
+            present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+
+        def col(name: str, kind: str) -> str:
+            if name not in present:
+                return f"CAST(0 AS {kind})"
+            inner = f"sum({_ident(name)})" if exact else _ident(name)
+            return f"CAST(coalesce({inner}, 0) AS {kind})"
+
+        cols = [
+            "customer_id",
+            "day",
+            f"{col('events', 'BIGINT')} AS events",
+            f"{col('value_sum', 'DOUBLE')} AS value_sum",
+        ]
+        for t in types:
+            cols.append(f"{col(COUNT_PREFIX + t, 'BIGINT')} AS {_ident(COUNT_PREFIX + t)}")
+            cols.append(f"{col(VALUE_PREFIX + t, 'DOUBLE')} AS {_ident(VALUE_PREFIX + t)}")
+        group = " GROUP BY customer_id, day" if exact else ""
+        return f"SELECT {', '.join(cols)} FROM {source}{group}"
+
+    @staticmethod
+    def _schema_types(table: DeltaTable) -> list[str]:
+        names = table.schema().to_arrow().names
+        return sorted(n[len(COUNT_PREFIX) :] for n in names if n.startswith(COUNT_PREFIX))
+
+    @staticmethod
+    def _empty_select(types: list[str]) -> str:
+        cols = [
+            "CAST(NULL AS VARCHAR) AS customer_id",
+            "CAST(NULL AS DATE) AS day",
+            "CAST(NULL AS BIGINT) AS events",
+            "CAST(NULL AS DOUBLE) AS value_sum",
+        ]
+        for t in types:
+            cols.append(f"CAST(NULL AS BIGINT) AS {_ident(COUNT_PREFIX + t)}")
+            cols.append(f"CAST(NULL AS DOUBLE) AS {_ident(VALUE_PREFIX + t)}")
+        return f"SELECT {', '.join(cols)} WHERE false"
+
+    def sql(self, *, exact: bool = True) -> str:
+        """A DuckDB query over the current snapshot.
+
+        ``exact=True`` sums partial rows: one row per (customer_id, day). ``exact=False`` lists
+        the stored rows as they are (a customer-day may repeat until :meth:`compact`); sums and
+        distinct-day counts over it are still exact, and it skips the re-aggregation.
+        """
+        return self._select(self._table(), exact=exact)
+
+    def register(
+        self, con: duckdb.DuckDBPyConnection, name: str = "kw_rollup", *, exact: bool = True
+    ) -> None:
+        """Create (or replace) a temporary DuckDB view ``name`` over the current snapshot.
+
+        Pinned to this snapshot's files (call again after a refresh); see :meth:`sql`.
+        """
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS {self.sql(exact=exact)}")
+
+    def attach(self, src: Any, *, name: str = "kw_rollup", exact: bool = True) -> None:
+        """Register the rollup on a DuckDB-backed :class:`~keepwell.metrics.sources.Sources`
+        as ``src.tables["rollup"]`` (and its zone as ``src.extra["rollup_timezone"]``)."""
+        if src.backend != "duckdb":
+            raise InvalidInput(
+                f"the rollup attaches to DuckDB sources, not {src.backend!r}",
+                field="backend",
+                expected="duckdb (pass the rollup as a frame to other backends)",
+            )
+        self.register(src.con.con, name, exact=exact)
+        src.tables["rollup"] = src.con.table(name)
+        src.extra["rollup_timezone"] = self.timezone
+
+    # -- building ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _scratch(self) -> Iterator[Path]:
+        path = self.path / SCRATCH_DIR / f"tmp-{uuid.uuid4().hex}"
+        path.mkdir(parents=True)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _connect(self, scratch: Path) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(config={"temp_directory": str(scratch)})
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+    def _aggregate(self, con: duckdb.DuckDBPyConnection, files: list[str]) -> tuple[int, list[str]]:
+        """Aggregate ``files`` into the temp table ``kw_agg`` (customer_id, day, type, n, v);
+        return the event count and the event types seen."""
+        source = f"read_parquet({_list(files)})"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE kw_agg AS "
+            f"SELECT customer_id, {self._day_sql()} AS day, {SLUG_SQL} AS type,"
+            " count(*) AS n, sum(value) AS v "
+            f"FROM {source} GROUP BY ALL"
+        )
+        (events,) = con.execute("SELECT coalesce(sum(n), 0) FROM kw_agg").fetchone()
+        types = [
+            r[0] for r in con.execute("SELECT DISTINCT type FROM kw_agg ORDER BY 1").fetchall()
+        ]
+        return int(events), types
+
+    def _day_sql(self) -> str:
+        """The local calendar day of ``occurred_at`` (TIMESTAMPTZ) with DuckDB's ICU."""
+        return f"CAST(timezone({_lit(self.timezone)}, occurred_at) AS DATE)"
+
+    @staticmethod
+    def _pivot_sql(types: list[str], *, order: bool) -> str:
+        cols = [
+            "customer_id",
+            "day",
+            "CAST(sum(n) AS BIGINT) AS events",
+            "CAST(coalesce(sum(v), 0) AS DOUBLE) AS value_sum",
+        ]
+        for t in types:
+            cols.append(
+                f"CAST(coalesce(sum(n) FILTER (WHERE type = {_lit(t)}), 0) AS BIGINT) "
+                f"AS {_ident(COUNT_PREFIX + t)}"
+            )
+            cols.append(
+                f"CAST(coalesce(sum(v) FILTER (WHERE type = {_lit(t)}), 0) AS DOUBLE) "
+                f"AS {_ident(VALUE_PREFIX + t)}"
+            )
+        tail = " ORDER BY customer_id, day" if order else ""
+        return f"SELECT {', '.join(cols)} FROM kw_agg GROUP BY customer_id, day{tail}"
+
+    def _copy(self, con: duckdb.DuckDBPyConnection, query: str, prefix: str) -> list[_Written]:
+        """Write ``query`` as Parquet files into the table directory (not yet committed)."""
+        pattern = f"{prefix}-{uuid.uuid4().hex[:16]}-{{uuid}}"
+        try:
+            rows = con.execute(
+                f"COPY ({query}) TO {_lit(str(self.path))} (FORMAT parquet, COMPRESSION zstd, "
+                f"FILE_SIZE_BYTES {self.target_file_bytes}, FILENAME_PATTERN {_lit(pattern)}, "
+                "RETURN_STATS, APPEND)"
+            ).fetchall()
+        except BaseException:
+            for p in self.path.glob(pattern.replace("{uuid}", "*") + ".parquet"):
+                p.unlink(missing_ok=True)
+            raise
+        out = []
+        for filename, count, size, *_ in rows:
+            path = Path(filename)
+            if not count:
+                path.unlink(missing_ok=True)
+                continue
+            out.append(_Written(path, int(count), int(size)))
+        return out
+
+    @staticmethod
+    def _adds(files: list[_Written], *, data_change: bool) -> list[AddAction]:
+        return [
+            AddAction(
+                path=f.path.name,
+                size=f.size,
+                partition_values={},
+                modification_time=int(f.path.stat().st_mtime * 1000),
+                data_change=data_change,
+                stats=json.dumps({"numRecords": f.rows}),
+            )
+            for f in files
+        ]
+
+    def _ensure(self, store_id: str | None) -> DeltaTable:
+        """The rollup table for this zone and event store, (re)created when either differs."""
+        table = self._table()
+        if table is not None:
+            conf = table.metadata().configuration
+            if conf.get(TZ_KEY) == self.timezone and conf.get(STORE_KEY) == (store_id or ""):
+                return table
+            # another zone or another event store: the old rollup is of no use (the only
+            # non-atomic step; a crash here leaves no rollup, and the next refresh rebuilds)
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        return DeltaTable.create(
+            str(self.path),
+            schema=BASE_SCHEMA,
+            mode="ignore",
+            name="keepwell_rollup",
+            description="keepwell daily per-customer event rollup",
+            configuration={TZ_KEY: self.timezone, STORE_KEY: store_id or ""},
+            raise_if_key_not_exists=False,
+        )
+
+    def _add_types(self, table: DeltaTable, types: list[str]) -> list[str]:
+        """Add columns for event types the table does not have yet; return the new types."""
+        have = set(table.schema().to_arrow().names)
+        new = [t for t in types if COUNT_PREFIX + t not in have]
+        if new:
+            fields = []
+            for t in new:
+                fields.append(Field(COUNT_PREFIX + t, "long", nullable=True))
+                fields.append(Field(VALUE_PREFIX + t, "double", nullable=True))
+            table.alter.add_columns(fields)
+            table.update_incremental()
+        return new
+
+    def _commit(
+        self,
+        table: DeltaTable,
+        actions: list[AddAction | RemoveAction],
+        *,
+        mode: str,
+        store_version: int | None,
+        operation: str,
+        app: tuple[str, int] | None = None,
+    ) -> None:
+        txns = []
+        if store_version is not None:
+            txns.append(Transaction(EVENTS_APP_ID, store_version))
+        if app is not None:
+            txns.append(Transaction(*app))
+        try:
+            table.create_write_transaction(
+                actions,
+                mode=mode,
+                schema=table.schema(),
+                commit_properties=CommitProperties(
+                    app_transactions=txns or None,
+                    custom_metadata={"keepwell.operation": operation},
+                ),
+            )
+        except CommitFailedError as exc:
+            raise StoreError(
+                f"another rollup {operation} of {self.path} committed first; nothing was changed",
+                hint="run it again",
+            ) from exc
+        except DeltaError as exc:
+            raise StoreError(f"cannot commit the rollup {operation}: {exc}") from exc
+
+    def rebuild(self, store: EventStore, *, reason: str = "rebuild requested") -> RefreshResult:
+        """Build the rollup from every file of the event store's current snapshot (one commit
+        replacing the whole rollup, compacted and sorted by customer)."""
+        events_table = _store_table(store)
+        store_id = None if events_table is None else events_table.metadata().id
+        table = self._ensure(store_id)
+        before = table.transaction_version(EVENTS_APP_ID)
+        if events_table is None:
+            return RefreshResult("current", before, None, reason="the event store is empty")
+        version = events_table.version()
+        files = [unquote(u.removeprefix("file://")) for u in events_table.file_uris()]
+        with self._scratch() as scratch:
+            con = self._connect(scratch)
+            try:
+                events, types = self._aggregate(con, files) if files else (0, [])
+                new = self._add_types(table, types)
+                written = (
+                    self._copy(con, self._pivot_sql(types, order=True), "compacted")
+                    if files
+                    else []
+                )
+            finally:
+                con.close()
+        self._commit(
+            table,
+            self._adds(written, data_change=True),
+            mode="overwrite",
+            store_version=version,
+            operation="rebuild",
+        )
+        return RefreshResult(
+            mode="rebuild",
+            from_version=before,
+            to_version=version,
+            files_read=files,
+            events_read=events,
+            rows_written=sum(w.rows for w in written),
+            new_event_types=new,
+            reason=reason,
+        )
+
+    def _new_files(self, store: EventStore, first: int, last: int) -> list[str] | str:
+        """Files added (dataChange=true) by event-store commits ``first..last``, or the reason
+        they cannot be known."""
+        log = store.path / "_delta_log"
+        files: list[str] = []
+        for version in range(first, last + 1):
+            entry = log / f"{version:020d}.json"
+            if not entry.exists():
+                return f"the event store's log no longer holds commit {version}"
+            for line in entry.read_text().splitlines():
+                if not line.strip():
+                    continue
+                action = json.loads(line)
+                if "add" in action and action["add"].get("dataChange", True):
+                    files.append(str(store.path / unquote(action["add"]["path"])))
+                elif "remove" in action and action["remove"].get("dataChange", True):
+                    return f"event-store commit {version} deleted events"
+        return files
+
+    def refresh(self, store: EventStore) -> RefreshResult:
+        """Bring the rollup up to date with ``store``, aggregating only newly added files.
+
+        See the module docstring; ``result.files_read`` lists the files aggregated.
+        """
+        events_table = _store_table(store)
+        if events_table is None:
+            return RefreshResult("current", self.store_version(), None)
+        table = self._table()
+        done = None if table is None else table.transaction_version(EVENTS_APP_ID)
+        if table is None or done is None:
+            return self.rebuild(store, reason="no rollup yet")
+        conf = table.metadata().configuration
+        if conf.get(TZ_KEY) != self.timezone:
+            return self.rebuild(store, reason=f"the time zone changed from {conf.get(TZ_KEY)}")
+        if conf.get(STORE_KEY) != events_table.metadata().id:
+            return self.rebuild(store, reason="the event store was replaced")
+        version = events_table.version()
+        if done == version:
+            return RefreshResult("current", done, version)
+        if done > version:
+            return self.rebuild(store, reason="the event store is older than the rollup")
+        found = self._new_files(store, done + 1, version)
+        if isinstance(found, str):
+            return self.rebuild(store, reason=found)
+        written: list[_Written] = []
+        events, new = 0, []
+        if found:
+            with self._scratch() as scratch:
+                con = self._connect(scratch)
+                try:
+                    events, types = self._aggregate(con, found)
+                    new = self._add_types(table, types)
+                    written = self._copy(con, self._pivot_sql(types, order=False), "partial")
+                finally:
+                    con.close()
+        try:
+            self._commit(
+                table,
+                self._adds(written, data_change=True),
+                mode="append",
+                store_version=version,
+                operation="refresh",
+            )
+        except StoreError:
+            for w in written:
+                w.path.unlink(missing_ok=True)
+            raise
+        return RefreshResult(
+            mode="incremental",
+            from_version=done,
+            to_version=version,
+            files_read=found,
+            events_read=events,
+            rows_written=sum(w.rows for w in written),
+            new_event_types=new,
+        )
+
+    def compact(self) -> int:
+        """Consolidate partial rows into one row per customer-day, sorted by customer.
+
+        One commit replaces the files it read (later refreshes are kept); replaced files stay
+        for ``retention_hours`` for running readers, then :meth:`vacuum` deletes them.
+        Returns the number of rows written (0: nothing to do).
+        """
+        table = self._table()
+        if table is None:
+            return 0
+        actions = pa.table(table.get_add_actions(flatten=True)).select(["path", "size_bytes"])
+        chosen = actions.to_pylist()
+        if not any(Path(a["path"]).name.startswith("partial-") for a in chosen):
+            return 0
+        run = (table.transaction_version(COMPACTION_APP_ID) or 0) + 1
+        paths = [str(self.path / unquote(a["path"])) for a in chosen]
+        types = self._schema_types(table)
+        with self._scratch() as scratch:
+            con = self._connect(scratch)
+            try:
+                con.execute(
+                    f"CREATE TEMP VIEW kw_parts AS SELECT * FROM "
+                    f"read_parquet({_list(paths)}, union_by_name = true)"
+                )
+                present = {r[0] for r in con.execute("DESCRIBE kw_parts").fetchall()}
+                cols = ["customer_id", "day"]
+                for name in ["events", "value_sum"] + [
+                    p + t for t in types for p in (COUNT_PREFIX, VALUE_PREFIX)
+                ]:
+                    kind = (
+                        "DOUBLE"
+                        if name == "value_sum" or name.startswith(VALUE_PREFIX)
+                        else "BIGINT"
+                    )
+                    value = f"coalesce(sum({_ident(name)}), 0)" if name in present else "0"
+                    cols.append(f"CAST({value} AS {kind}) AS {_ident(name)}")
+                query = (
+                    f"SELECT {', '.join(cols)} FROM kw_parts GROUP BY customer_id, day "
+                    "ORDER BY customer_id, day"
+                )
+                written = self._copy(con, query, "compacted")
+            finally:
+                con.close()
+        now = int(time.time() * 1000)
+        removes = [
+            RemoveAction(
+                path=a["path"], data_change=False, deletion_timestamp=now, size=a["size_bytes"]
+            )
+            for a in chosen
+        ]
+        try:
+            self._commit(
+                table,
+                [*self._adds(written, data_change=False), *removes],
+                mode="append",
+                store_version=None,
+                operation="compact",
+                app=(COMPACTION_APP_ID, run),
+            )
+        except StoreError:
+            for w in written:
+                w.path.unlink(missing_ok=True)
+            raise
+        return sum(w.rows for w in written)
+
+    def vacuum(self, *, retention_hours: int | None = None) -> int:
+        """Delete files replaced more than ``retention_hours`` ago and orphans of failed
+        writes; return how many."""
+        hours = self.retention_hours if retention_hours is None else retention_hours
+        table = self._table()
+        if table is None:
+            return 0
+        deleted = table.vacuum(
+            retention_hours=int(hours), dry_run=False, enforce_retention_duration=False, full=True
+        )
+        return len(deleted)
+
+
+def _store_table(store: EventStore) -> DeltaTable | None:
+    """The event store's current Delta snapshot (None before its first write)."""
+    try:
+        if not DeltaTable.is_deltatable(str(store.path)):
+            return None
+        return DeltaTable(str(store.path))
+    except DeltaError as exc:
+        raise StoreError(f"cannot read the event store at {store.path}: {exc}") from exc
