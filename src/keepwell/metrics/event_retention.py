@@ -166,8 +166,8 @@ def _activity_raw(
 
     def flag(t: str | None) -> ir.IntegerValue:
         if t is None:
-            return ibis.literal(1, type="int8")
-        return (e.type == t).fill_null(False).cast("int8")
+            return ibis.literal(1, type="int64")
+        return ibis.ifelse((e.type == t).fill_null(False), 1, 0)
 
     e = e.mutate(is_start=flag(start_type), is_return=flag(return_type))
     grid = _period_table(spans)
@@ -209,8 +209,8 @@ def _activity_rollup(
     r = r.select(
         "customer_id",
         day=r.day.cast("date"),
-        is_start=(count(start_type) > 0).cast("int8"),
-        is_return=(count(return_type) > 0).cast("int8"),
+        is_start=ibis.ifelse(count(start_type) > 0, 1, 0),
+        is_return=ibis.ifelse(count(return_type) > 0, 1, 0),
     )
     r = r.filter((r.is_start == 1) | (r.is_return == 1))
     days = _day_table(spans, period)
