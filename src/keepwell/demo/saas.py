@@ -167,6 +167,7 @@ class SaasChunk:
         self.alive_from = self.signup.copy()
         self.pend_at = np.full(n, NEVER, np.int64)  # scheduled cancellation
         self.pend_cause = np.full(n, -1, np.int64)
+        self.pend_dunning = np.zeros(n, bool)  # cancelled by failed payment, not by choice
         self.change_at = np.full(n, NEVER, np.int64)  # scheduled plan change
         self.change = np.zeros(n, np.int64)
         self.react_at = np.full(n, NEVER, np.int64)  # scheduled win-back
@@ -185,7 +186,7 @@ class SaasChunk:
             self._month(t)
 
         running = np.flatnonzero((self.state == TRIAL) | (self.state == PAYING))
-        dunning = self.pend_cause[running] == signals.PAYMENT
+        dunning = self.pend_dunning[running]
         status = np.where(
             self.state[running] == TRIAL, ROW_TRIALING, np.where(dunning, ROW_PAST_DUE, ROW_ACTIVE)
         )
@@ -328,11 +329,13 @@ class SaasChunk:
         idx = np.flatnonzero((self.state == PAYING) & (self.pend_at < m.b1))
         causes = self.pend_cause[idx]
         at = self.pend_at[idx]
-        self._close_rows(idx, at, ROW_CANCELED, signals.cancel_reasons(self.rng, causes))
+        reasons = signals.cancel_reasons(self.rng, causes, self.pend_dunning[idx])
+        self._close_rows(idx, at, ROW_CANCELED, reasons)
         self.state[idx] = CHURNED
         self._record_churn(idx, at, causes, m)
-        m.leaving[idx] = causes != signals.PAYMENT
+        m.leaving[idx] = ~self.pend_dunning[idx]
         self.pend_at[idx] = NEVER
+        self.pend_dunning[idx] = False
         self.change_at[idx] = NEVER
 
     def _change_plans(self, m: Month) -> None:
@@ -369,6 +372,7 @@ class SaasChunk:
         cancels = dunning_end < NEVER
         self.pend_at[billed[cancels]] = dunning_end[cancels]
         self.pend_cause[billed[cancels]] = signals.PAYMENT
+        self.pend_dunning[billed[cancels]] = True
         self.change_at[billed[cancels]] = NEVER
         self._cancel_due(m)
 

@@ -34,7 +34,11 @@ CAUSES = (
 """Why a customer churned (truth.csv); the first six are terms of the hazard."""
 USAGE, PAYMENT, DETRACTOR, ADOPTION, CRISIS, SUPPORT, RANDOM, TRIAL_EXPIRED = range(8)
 
-REASONS = tuple(dict.fromkeys(r for c in CAUSES for r in vocab.CANCEL_REASONS[c]))
+DUNNING_REASON = "payment_failed"
+"""Cancel reason of a subscription cancelled because its payment failed for good."""
+REASONS = tuple(
+    dict.fromkeys([DUNNING_REASON, *(r for c in CAUSES for r in vocab.CANCEL_REASONS[c])])
+)
 """Every cancel reason a subscription row can carry."""
 _REASON_COUNTS = np.array([len(vocab.CANCEL_REASONS[c]) for c in CAUSES])
 _REASON_OPTIONS = np.array(
@@ -63,11 +67,15 @@ RETRY_DAYS = np.array([0, 3, 7, 14])
 """Days after issue of the 1st..4th charge attempt."""
 
 
-def cancel_reasons(rng: np.random.Generator, causes: np.ndarray) -> np.ndarray:
-    """A cancel reason (index into REASONS) drawn for each churn cause."""
+def cancel_reasons(
+    rng: np.random.Generator, causes: np.ndarray, dunning: np.ndarray | None = None
+) -> np.ndarray:
+    """A cancel reason (index into REASONS) drawn for each churn cause; ``payment_failed``
+    where ``dunning`` (the subscription was cancelled by the payment provider)."""
     counts = _REASON_COUNTS[causes]
     pick = (rng.random(len(causes)) * counts).astype(np.int64)
-    return _REASON_OPTIONS[causes, pick]
+    reasons = _REASON_OPTIONS[causes, pick]
+    return reasons if dunning is None else np.where(dunning, 0, reasons)
 
 
 def bill(c: SaasChunk, billed: np.ndarray, issue: np.ndarray, m: Month) -> np.ndarray:

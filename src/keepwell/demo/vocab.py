@@ -254,7 +254,7 @@ EVENT_PROPERTIES: dict[str, tuple[str, ...]] = {
 
 CANCEL_REASONS = {
     "usage_decline": ("not using it enough", "switched to a competitor", "no longer needed"),
-    "payment_failure": ("payment_failed",),
+    "payment_failure": ("billing problems", "too expensive"),
     "detractor": ("unhappy with the product", "missing features", "poor support"),
     "low_adoption": ("too hard to set up", "not using it enough", "missing features"),
     "crisis": ("budget cuts", "business closed", "budget cuts"),
