@@ -245,7 +245,7 @@ def _write_customers(
 
     owners = extras.get("owner_email")
     if owners is not None:
-        staff, created = ensure_staff(db_session, {e for e in owners if e})
+        staff, created = ensure_staff(db_session, [e for e in owners if e])
         for record, owner in zip(records, owners, strict=True):
             record["owner_id"] = staff[owner.lower()] if owner else None
         provided.add("owner_id")

@@ -135,7 +135,9 @@ def ensure_staff(db_session: Session, emails: Iterable[str]) -> tuple[dict[str, 
 
     Returns (e-mail -> staff user id, number created).
     """
-    wanted = {e.lower(): e for e in emails}
+    wanted: dict[str, str] = {}
+    for email in emails:  # the first spelling in the file names a new user
+        wanted.setdefault(email.lower(), email)
     table = StaffUser.__table__
     found = fetch_columns(
         db_session, key=func.lower(table.c.email), keys=wanted, columns=[table.c.id]
