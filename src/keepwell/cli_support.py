@@ -50,7 +50,11 @@ def open_engine(settings: Settings, *, require: bool = True) -> Engine:
     """The operational-store engine; by default insist that it is migrated."""
     engine = engine_from_settings(settings)
     if require:
-        require_schema(engine)
+        try:
+            require_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
     return engine
 
 
