@@ -6,6 +6,7 @@ importer) inside one unit of work, render the summary.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -72,11 +73,27 @@ def _mapping(path: Path | None, pairs: list[str] | None, timezone: str | None) -
     return replace_timezone(mapping, timezone) or mapping
 
 
-def _reporter(bar: Progress, task: TaskID) -> Callable[[int, int], None]:
-    def report(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
+class _LazyProgress:
+    """A progress bar that appears on the first report, so an early error prints alone."""
 
-    return report
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.bar: Progress = progress()
+        self.task: TaskID | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, done: int, total: int) -> None:
+        with self.lock:  # the events importer may report from a helper thread
+            if self.task is None:
+                self.bar.start()
+                self.task = self.bar.add_task(self.description, total=total)
+            self.bar.update(self.task, completed=done, total=total)
+
+    def __enter__(self) -> _LazyProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
 
 
 def render(summary: ImportSummary) -> None:
@@ -124,8 +141,7 @@ def _import_kind(kind: str) -> Callable[..., None]:
     ) -> None:
         settings = load_settings()
         mapping = _mapping(mapping_file, pairs, timezone)
-        with progress() as bar, unit_of_work(settings) as session:
-            task = bar.add_task(f"importing {kind}", total=None)
+        with _LazyProgress(f"importing {kind}") as report, unit_of_work(settings) as session:
             summary = import_file(
                 db_session=session,
                 kind=kind,
@@ -135,7 +151,7 @@ def _import_kind(kind: str) -> Callable[..., None]:
                 default_currency=currency or settings.default_currency,
                 encoding=encoding,
                 strict=strict,
-                progress=_reporter(bar, task),
+                progress=report,
             )
         render(summary)
 
@@ -166,8 +182,7 @@ def events(
     mapping = _mapping(mapping_file, pairs, timezone)
     with unit_of_work(settings) as session:
         known = known_customer_ids(db_session=session)
-    with progress() as bar:
-        task = bar.add_task("importing events (bytes)", total=None)
+    with _LazyProgress("importing events (bytes read)") as report:
         summary = import_events(
             file,
             store=EventStore.from_settings(settings),
@@ -176,6 +191,6 @@ def events(
             mapping=mapping,
             encoding=encoding,
             strict=strict,
-            progress=_reporter(bar, task),
+            progress=report,
         )
     render(summary)
