@@ -43,8 +43,8 @@ PERSONA_RATE = np.array([9.0, 4.0, 1.6, 0.6])
 """Mean repeat orders a year per persona (loyal, regular, occasional, one_off)."""
 PERSONA_DROPOUT = np.array([0.04, 0.1, 0.22, 0.55])
 """Mean dropout probability after a repeat order, per persona."""
-PERSONA_SPEND = np.array([70.0, 55.0, 45.0, 40.0])
-"""Median mean order value (EUR) per persona."""
+SPEND_MEDIAN = 52.0
+"""Median of the customers' mean order values (EUR); independent of persona and rate."""
 VISITS_PER_MONTH = 8.5
 """Browsing visits a month of a customer with 4 orders a year at ``events_per_customer_day=1``."""
 ORDER_STATUS = ("completed", "refunded", "cancelled")
@@ -81,7 +81,7 @@ class _ShopChunk:
         self.rate = np.maximum(rate, 0.05)
         mean_p = PERSONA_DROPOUT[self.persona]
         self.dropout = rng.beta(4.0 * mean_p / (1 - mean_p), 4.0)
-        self.spend = lognormal(rng, 1.0, 0.45, n) * PERSONA_SPEND[self.persona]
+        self.spend = lognormal(rng, SPEND_MEDIAN, 0.45, n)
         self.favourite = choice(rng, [share for _, share, _ in vocab.SHOP_CATEGORIES], n)
         self.satisfaction = rng.normal(0.0, 1.0, n)
         self.place = choice(rng, [c[4] for c in vocab.COUNTRIES], n)
@@ -108,15 +108,18 @@ class _ShopChunk:
         number = np.arange(len(owner)) - np.repeat(start, repeats) + 1
         at = self._evening(owner, at)
         keep = at < end
-        last = (number == until_dropout[owner]) & keep
-        self.dropped_at = np.full(n, NEVER, np.int64)
-        self.dropped_at[owner[last]] = at[last]
+        dropped = np.zeros(n, bool)
+        dropped[owner[(number == until_dropout[owner]) & keep]] = True
         order_customer = np.r_[np.arange(n), owner[keep]]
         order_at = np.r_[self.signup, at[keep]]
         sort = np.lexsort((order_at, order_customer))
         self.order_customer = order_customer[sort]
         self.order_at = order_at[sort]
         self.repeat_orders = np.bincount(owner[keep], minlength=n)
+        last_order = np.zeros(n, np.int64)
+        ends = np.r_[np.flatnonzero(np.diff(self.order_customer)), len(self.order_customer) - 1]
+        last_order[self.order_customer[ends]] = self.order_at[ends]  # every customer ordered
+        self.dropped_at = np.where(dropped, last_order, NEVER)  # gone right after this order
 
         k = len(self.order_customer)
         c = self.order_customer
