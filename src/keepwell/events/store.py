@@ -148,23 +148,28 @@ class EventStore:
             raise StoreError(f"cannot read the event store at {self.path}: {exc}") from exc
 
     def ensure_root(self) -> Path:
-        """Create the table (empty, with :attr:`SCHEMA`) if it does not exist; return its path."""
-        if self._table() is None:
-            self.path.mkdir(parents=True, exist_ok=True)
-            try:
-                DeltaTable.create(
-                    str(self.path),
-                    schema=SCHEMA,
-                    mode="ignore",
-                    name="keepwell_events",
-                    description="keepwell usage events (append-only)",
-                )
-            except DeltaError as exc:
-                if self._table() is None:  # not a lost creation race: a real failure
-                    raise StoreError(
-                        f"cannot create the event store at {self.path}: {exc}"
-                    ) from exc
+        """Create the store's directory if needed; return it (the table comes with a commit)."""
+        self.path.mkdir(parents=True, exist_ok=True)
         return self.path
+
+    def _ensure_table(self) -> DeltaTable:
+        """The current snapshot; creates the empty table (version 0) if there is none."""
+        table = self._table()
+        if table is not None:
+            return table
+        self.ensure_root()
+        try:
+            DeltaTable.create(
+                str(self.path),
+                schema=SCHEMA,
+                mode="ignore",
+                name="keepwell_events",
+                description="keepwell usage events (append-only)",
+            )
+        except DeltaError as exc:
+            if self._table() is None:  # not a lost creation race: a real failure
+                raise StoreError(f"cannot create the event store at {self.path}: {exc}") from exc
+        return DeltaTable(str(self.path))
 
     @contextmanager
     def scratch(self) -> Iterator[Path]:
@@ -246,7 +251,7 @@ class EventStore:
 
     def commit_append(self, batch: StagedBatch, *, batch_key: str | None) -> AppendResult:
         """Add ``batch``'s files (plus ``batch_key``) in one commit; skip a known key."""
-        table = self._table() or DeltaTable(str(self.ensure_root()))
+        table = self._ensure_table()
         app_id = BATCH_APP_PREFIX + batch_key if batch_key is not None else None
         if app_id is not None and table.transaction_version(app_id) is not None:
             return AppendResult(
