@@ -88,7 +88,7 @@ def test_output_does_not_depend_on_chunk_and_batch_sizes_being_one_chunk(
 ) -> None:
     """Many small chunks, event batches and parts still give one consistent dataset."""
     monkeypatch.setattr(generator, "CHUNK_CUSTOMERS", 70)
-    monkeypatch.setattr(saas_output, "EVENT_BATCH", 2_000)
+    monkeypatch.setattr(writers, "EVENT_BATCH", 2_000)
     monkeypatch.setattr(writers, "PART_ROWS", 5_000)
     manifest = generate(tmp_path, **SMALL)
 
@@ -102,6 +102,19 @@ def test_output_does_not_depend_on_chunk_and_batch_sizes_being_one_chunk(
     )
     assert ordered.all()
     assert list(dict.fromkeys(events.customer_id)) == sorted(set(events.customer_id))
+
+
+def test_worker_processes_give_the_same_bytes_as_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(generator, "CHUNK_CUSTOMERS", 100)
+    monkeypatch.setattr(generator, "MAX_WORKERS", 1)
+    alone = generate(tmp_path / "alone", **SMALL)
+    monkeypatch.setattr(generator, "MAX_WORKERS", 2)
+    pooled = generate(tmp_path / "pooled", **SMALL)
+
+    assert _digests(alone.out_dir) == _digests(pooled.out_dir)
+    assert len(alone.event_parts) == 3  # one part per chunk at this size
 
 
 def test_a_rerun_replaces_the_previous_files(tmp_path: Path) -> None:

@@ -15,8 +15,11 @@ same bytes (with the same numpy and pyarrow versions). See ``docs/demo.md``.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,7 +28,7 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from keepwell.demo import saas_output, shop, vocab
+from keepwell.demo import saas_output, shop, vocab, writers
 from keepwell.demo.clock import Window
 from keepwell.demo.writers import CsvSink, EventSink
 from keepwell.errors import InvalidInput
@@ -34,6 +37,8 @@ __all__ = ["CHUNK_CUSTOMERS", "DemoManifest", "generate"]
 
 CHUNK_CUSTOMERS = 20_000
 """Customers simulated together; fixed, so the output never depends on the machine."""
+MAX_WORKERS = 2
+"""Worker processes simulating chunks side by side (each needs up to ~1 GB)."""
 
 Progress = Callable[[str, int, int], None]
 
@@ -162,6 +167,47 @@ def generate(
     )
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One chunk of customers to simulate (picklable, for worker processes)."""
+
+    index: int
+    seed: np.random.SeedSequence
+    first: int
+    n: int
+    total: int
+    business: str
+    window: Window
+    epcd: float
+    events_dir: Path
+    event_batch: int
+    part_rows: int
+
+
+def _simulate(job: _Job) -> tuple[dict[str, pa.Table], list[tuple[Path, int]]]:
+    """Simulate one chunk: its CSV rows, and its event parts written to ``events_dir``."""
+    module = saas_output if job.business == "saas" else shop
+    result = module.simulate(
+        np.random.Generator(np.random.PCG64(job.seed)),
+        first=job.first,
+        n=job.n,
+        total=job.total,
+        window=job.window,
+        events_per_customer_day=job.epcd,
+        event_batch=job.event_batch,
+    )
+    tables = result.tables
+    sink = EventSink(job.events_dir, prefix=f"chunk-{job.index:05d}", part_rows=job.part_rows)
+    for batch in result.events:
+        sink.write(batch)
+    sink.close()
+    return tables, sink.parts
+
+
+def _workers(n_chunks: int) -> int:
+    return max(1, min(n_chunks, MAX_WORKERS, len(os.sched_getaffinity(0))))
+
+
 def _write(
     work: Path,
     *,
@@ -172,40 +218,67 @@ def _write(
     epcd: float,
     progress: Progress | None,
 ) -> tuple[dict[str, int], list[Path]]:
-    simulate = saas_output.simulate if business == "saas" else shop.simulate
+    """Simulate all chunks (in worker processes when there are several) and write the files.
+
+    Results are consumed in chunk order and event parts renamed to one running sequence, so
+    the output is the same whatever the number of workers.
+    """
     n_chunks = -(-customers // CHUNK_CUSTOMERS)
     seeds = np.random.SeedSequence(seed).spawn(n_chunks)
+    events_dir = work / "events"
+    events_dir.mkdir()
+    jobs = [
+        _Job(
+            index=c,
+            seed=child,
+            first=c * CHUNK_CUSTOMERS,
+            n=min(CHUNK_CUSTOMERS, customers - c * CHUNK_CUSTOMERS),
+            total=customers,
+            business=business,
+            window=window,
+            epcd=epcd,
+            events_dir=events_dir,
+            event_batch=writers.EVENT_BATCH,
+            part_rows=writers.PART_ROWS,
+        )
+        for c, child in enumerate(seeds)
+    ]
     sinks: dict[str, CsvSink] = {}
-    events = EventSink(work / "events")
+    parts: list[Path] = []
+    event_rows = 0
     if progress:
         progress("customers", 0, customers)
+    workers = _workers(n_chunks)
+    pool = (
+        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        if workers > 1
+        else None
+    )
     try:
-        for c, child in enumerate(seeds):
-            first = c * CHUNK_CUSTOMERS
-            n = min(CHUNK_CUSTOMERS, customers - first)
-            result = simulate(
-                np.random.Generator(np.random.PCG64(child)),
-                first=first,
-                n=n,
-                total=customers,
-                window=window,
-                events_per_customer_day=epcd,
-            )
-            for name, table in result.tables.items():
+        results = pool.map(_simulate, jobs) if pool else map(_simulate, jobs)
+        for job, (tables, chunk_parts) in zip(jobs, results, strict=True):
+            for name, table in tables.items():
                 if name not in sinks:
                     sinks[name] = CsvSink(work / f"{name}.csv", _schema(table))
                 sinks[name].write(table)
-            for batch in result.events:
-                events.write(batch)
+            for path, rows in chunk_parts:
+                target = events_dir / f"part-{len(parts):05d}.parquet"
+                path.replace(target)
+                parts.append(target)
+                event_rows += rows
             if progress:
-                progress("customers", first + n, customers)
+                progress("customers", job.first + job.n, customers)
     finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
         for sink in sinks.values():
             sink.close()
-        events.close()
+    if not parts:
+        parts.append(events_dir / "part-00000.parquet")
+        writers.write_empty_part(parts[0])
     rows = {name: sink.rows for name, sink in sinks.items()}
-    rows["events"] = events.rows
-    return rows, events.parts
+    rows["events"] = event_rows
+    return rows, parts
 
 
 def _schema(table: pa.Table) -> pa.Schema:

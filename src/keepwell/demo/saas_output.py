@@ -14,10 +14,8 @@ from keepwell.demo.clock import Window
 from keepwell.demo.saas import SUBSCRIPTION_STATUS, SaasChunk
 from keepwell.demo.sessions import B2B_HOURS, lay_out
 from keepwell.demo.simkit import ChunkResult, join_tags, rank_within, strings
-from keepwell.demo.writers import iso, optional_int
+from keepwell.demo.writers import EVENT_BATCH, iso, optional_int
 
-EVENT_BATCH = 3_000_000
-"""Events laid out at once (bounds memory whatever the volume)."""
 BILLING = ("month", "year")
 CUSTOMER_STATUS = ("lead", "trial", "active", "churned", "churned")  # by customer state
 _USER_SUFFIX = pa.array([f"-u{i:03d}" for i in range(1, 1000)])
@@ -33,6 +31,7 @@ def simulate(
     total: int,
     window: Window,
     events_per_customer_day: float,
+    event_batch: int = EVENT_BATCH,
 ) -> ChunkResult:
     """Simulate SaaS customers ``first .. first + n - 1`` of ``total``."""
     chunk = SaasChunk(
@@ -45,7 +44,7 @@ def simulate(
     )
     chunk.run()
     out = _Output(chunk)
-    return ChunkResult(tables=out.tables(), events=out.event_batches())
+    return ChunkResult(tables=out.tables(), events=out.event_batches(event_batch))
 
 
 class _Output:
@@ -214,14 +213,14 @@ class _Output:
 
     # --- usage events ---------------------------------------------------------------------------
 
-    def event_batches(self) -> Iterator[pa.Table]:
-        """Usage events in batches of about EVENT_BATCH rows, sorted by customer and time."""
+    def event_batches(self, size: int) -> Iterator[pa.Table]:
+        """Usage events in batches of about ``size`` rows, sorted by customer and time."""
         customer, period = np.nonzero(self.c.days)
         cumulative = np.cumsum(self.c.events[customer, period])
         start = 0
         while start < len(customer):
             before = cumulative[start - 1] if start else 0
-            stop = int(np.searchsorted(cumulative, before + EVENT_BATCH, side="right"))
+            stop = int(np.searchsorted(cumulative, before + size, side="right"))
             stop = max(stop, start + 1)
             yield self._events(customer[start:stop], period[start:stop])
             start = stop
@@ -249,7 +248,10 @@ class _Output:
         seats = c.seats_t[customer, period][timed.row].astype(np.int64)
         share = rng.random(timed.n_sessions)[timed.session]
         user = np.minimum((seats * share**2).astype(np.int64), seats - 1)
-        order = np.lexsort((timed.occurred_us, who))  # overlapping visits may interleave
+        # Sort by customer, then time (overlapping visits may interleave): one stable sort of
+        # customer << 43 | milliseconds since the window start, on nearly sorted data.
+        ms = (timed.occurred_us - c.window.start * 1_000_000) // 1_000
+        order = np.argsort((who.astype(np.int64) << 43) | ms, kind="stable")
         who, kind, user = who[order], kind[order], user[order]
         value, properties = _decorate(rng, kind)
         cid = self.cid.take(pa.array(who))

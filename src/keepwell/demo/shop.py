@@ -36,7 +36,7 @@ from keepwell.demo.simkit import (
     rank_within,
     strings,
 )
-from keepwell.demo.writers import NEVER, iso, optional_int
+from keepwell.demo.writers import EVENT_BATCH, NEVER, iso, optional_int
 
 SIGNUP_GROWTH = math.log(3.0)
 PERSONA_RATE = np.array([9.0, 4.0, 1.6, 0.6])
@@ -49,7 +49,6 @@ VISITS_PER_MONTH = 8.5
 """Browsing visits a month of a customer with 4 orders a year at ``events_per_customer_day=1``."""
 ORDER_STATUS = ("completed", "refunded", "cancelled")
 SHOP_EVENT = {name: i for i, name in enumerate(vocab.SHOP_EVENTS)}
-EVENT_BATCH = 3_000_000
 
 
 def simulate(
@@ -60,12 +59,14 @@ def simulate(
     total: int,
     window: Window,
     events_per_customer_day: float,
+    event_batch: int = EVENT_BATCH,
 ) -> ChunkResult:
     """Simulate shop customers ``first .. first + n - 1`` of ``total``."""
     chunk = _ShopChunk(rng, first=first, n=n, total=total, window=window)
     chunk.run()
     tables = chunk.tables()
-    return ChunkResult(tables=tables, events=chunk.event_batches(events_per_customer_day))
+    events = chunk.event_batches(events_per_customer_day, event_batch)
+    return ChunkResult(tables=tables, events=events)
 
 
 class _ShopChunk:
@@ -256,9 +257,9 @@ class _ShopChunk:
 
     # --- browsing events ------------------------------------------------------------------------
 
-    def event_batches(self, scale: float) -> Iterator[pa.Table]:
+    def event_batches(self, scale: float, size: int) -> Iterator[pa.Table]:
         """Browsing visits by customer-month and one shopping session per order, in batches
-        of about EVENT_BATCH events (whole customers), sorted by customer and time."""
+        of about ``size`` events (whole customers), sorted by customer and time."""
         n, w, rng = self.n, self.window, self.rng
         alive_end = np.minimum(self.dropped_at, w.end)
         lo = np.maximum(w.bounds[None, :-1], self.signup[:, None])
@@ -276,7 +277,7 @@ class _ShopChunk:
         start = 0
         while start < n:
             before = cumulative[start - 1] if start else 0
-            stop = int(np.searchsorted(cumulative, before + EVENT_BATCH, side="right"))
+            stop = int(np.searchsorted(cumulative, before + size, side="right"))
             stop = min(max(stop, start + 1), n)
             c = customer[row_first[start] : row_first[stop]]
             p = period[row_first[start] : row_first[stop]]

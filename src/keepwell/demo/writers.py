@@ -28,6 +28,9 @@ EVENT_SCHEMA = pa.schema(
 PART_ROWS = 4_000_000
 """Events per Parquet part (a part holds whole batches, so it may be somewhat larger)."""
 
+EVENT_BATCH = 3_000_000
+"""Events laid out at once by a simulation (bounds memory whatever the volume)."""
+
 NEVER = np.iinfo(np.int64).max
 """Marks a missing instant in int64 second arrays."""
 
@@ -108,13 +111,17 @@ class CsvSink:
 
 
 class EventSink:
-    """Writes event batches as ``events/part-00000.parquet``, ... (zstd)."""
+    """Writes event batches as ``{prefix}-000.parquet``, ``{prefix}-001.parquet``, ... (zstd).
 
-    def __init__(self, directory: Path, *, part_rows: int | None = None) -> None:
+    A new part starts once the pending batches reach ``part_rows`` rows; :attr:`parts` lists
+    ``(path, rows)`` of the parts written.
+    """
+
+    def __init__(self, directory: Path, *, prefix: str, part_rows: int) -> None:
         self.directory = directory
-        self.part_rows = part_rows or PART_ROWS
-        self.parts: list[Path] = []
-        self.rows = 0
+        self.prefix = prefix
+        self.part_rows = part_rows
+        self.parts: list[tuple[Path, int]] = []
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         directory.mkdir(parents=True, exist_ok=True)
@@ -130,17 +137,17 @@ class EventSink:
     def _flush(self) -> None:
         if not self._pending:
             return
-        path = self.directory / f"part-{len(self.parts):05d}.parquet"
+        path = self.directory / f"{self.prefix}-{len(self.parts):03d}.parquet"
         table = pa.concat_tables(self._pending).cast(EVENT_SCHEMA)
         pq.write_table(table, path, compression="zstd", row_group_size=1_048_576)
-        self.parts.append(path)
-        self.rows += table.num_rows
+        self.parts.append((path, table.num_rows))
         self._pending = []
         self._pending_rows = 0
 
     def close(self) -> None:
         self._flush()
-        if not self.parts:  # an empty but valid dataset: one part with no rows
-            path = self.directory / "part-00000.parquet"
-            pq.write_table(EVENT_SCHEMA.empty_table(), path, compression="zstd")
-            self.parts.append(path)
+
+
+def write_empty_part(path: Path) -> None:
+    """An event part with the schema and no rows (keeps an empty dataset readable)."""
+    pq.write_table(EVENT_SCHEMA.empty_table(), path, compression="zstd")
