@@ -17,7 +17,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from keepwell.demo.generator import generate
+from keepwell.demo.generator import generate, worker_count
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(out, ignore_errors=True)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # ru_maxrss is in KiB on Linux; chunks run in up to MAX_WORKERS worker processes.
+    parent_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    worker_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    workers = worker_count(args.customers)
     events = manifest.rows["events"]
     print(f"business              {args.business}")
     print(f"customers             {args.customers:,}")
@@ -76,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"output size           {size / 2**30:.2f} GiB")
     print(f"wall time             {wall:.1f} s")
     print(f"events/s              {events / wall:,.0f}")
-    print(f"peak RSS              {peak_mib:,.0f} MiB")
+    print(f"workers               {workers}")
+    print(f"peak RSS parent       {parent_mib:,.0f} MiB")
+    if workers > 1:
+        print(f"peak RSS per worker   {worker_mib:,.0f} MiB (the largest)")
+        total = parent_mib + workers * worker_mib
+        print(f"peak RSS bound        {total:,.0f} MiB (parent + workers x largest worker)")
     return 0
 
 

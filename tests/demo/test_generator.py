@@ -138,6 +138,19 @@ def test_progress_reports_customers_done(tmp_path: Path) -> None:
     assert calls[-1] == ("customers", 50, 50)
 
 
+def test_public_names() -> None:
+    assert generator.__all__ == [
+        "CHUNK_CUSTOMERS",
+        "MAX_WORKERS",
+        "DemoManifest",
+        "generate",
+        "worker_count",
+    ]
+    assert all(hasattr(generator, name) for name in generator.__all__)
+    assert generator.worker_count(1) == 1
+    assert generator.worker_count(generator.CHUNK_CUSTOMERS + 1) in {1, 2}
+
+
 def test_end_defaults_to_today_utc(tmp_path: Path) -> None:
     before = datetime.now(UTC).date()
     manifest = generate(tmp_path, customers=5, months=1)

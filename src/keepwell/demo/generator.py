@@ -8,9 +8,11 @@ them ``truth.csv`` (not imported) holds each customer's latent ground truth: per
 industry shock, latent health, and whether, when and *why* they churned.
 
 Customers are simulated in chunks of :data:`CHUNK_CUSTOMERS` with vectorised numpy, each chunk
-seeded from ``np.random.SeedSequence(seed).spawn(...)``, and written as it is done, so memory stays
-flat at any size (1M customers / 100M events in < 4 GB). Same seed, ``end`` and sizes give the
-same bytes (with the same numpy and pyarrow versions). See ``docs/demo.md``.
+seeded from ``np.random.SeedSequence(seed).spawn(...)``, up to :data:`MAX_WORKERS` chunks at a
+time in worker processes, and written in chunk order as they are done, so memory stays flat at any
+size (1M customers / 100M events in < 4 GB). Same seed, ``end`` and sizes give the same bytes
+(with the same numpy and pyarrow versions), whatever the number of workers. See
+``docs/demo.md``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from keepwell.demo.clock import Window
 from keepwell.demo.writers import CsvSink, EventSink
 from keepwell.errors import InvalidInput
 
-__all__ = ["CHUNK_CUSTOMERS", "DemoManifest", "generate"]
+__all__ = ["CHUNK_CUSTOMERS", "MAX_WORKERS", "DemoManifest", "generate", "worker_count"]
 
 CHUNK_CUSTOMERS = 20_000
 """Customers simulated together; fixed, so the output never depends on the machine."""
@@ -204,8 +206,10 @@ def _simulate(job: _Job) -> tuple[dict[str, pa.Table], list[tuple[Path, int]]]:
     return tables, sink.parts
 
 
-def _workers(n_chunks: int) -> int:
-    return max(1, min(n_chunks, MAX_WORKERS, len(os.sched_getaffinity(0))))
+def worker_count(customers: int) -> int:
+    """Worker processes :func:`generate` uses for ``customers`` (1 = in this process)."""
+    chunks = -(-customers // CHUNK_CUSTOMERS)
+    return max(1, min(chunks, MAX_WORKERS, len(os.sched_getaffinity(0))))
 
 
 def _write(
@@ -248,7 +252,7 @@ def _write(
     event_rows = 0
     if progress:
         progress("customers", 0, customers)
-    workers = _workers(n_chunks)
+    workers = worker_count(customers)
     pool = (
         ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         if workers > 1
