@@ -126,7 +126,7 @@ def test_failed_payments_precede_involuntary_churn(saas_demo: Demo) -> None:
     assert set(involuntary.customer_id) <= set(failed.customer_id)  # retries exhausted first
 
 
-def test_crisis_industries_churn_more_than_thriving_ones(saas_demo: Demo) -> None:
+def test_crisis_industries_churn_and_downgrade_thriving_ones_upgrade(saas_demo: Demo) -> None:
     customers = saas_demo["customers"].set_index("external_id")
     subs = _rows(saas_demo)
     last_year = pd.Timestamp(END, tz="UTC") - pd.DateOffset(months=7)
@@ -145,9 +145,13 @@ def test_crisis_industries_churn_more_than_thriving_ones(saas_demo: Demo) -> Non
     assert rate["crisis"] > 1.5 * rate["thriving"]
 
     moves = subs.groupby("customer_id")[["plan"]].shift()
-    down = (moves.plan.map(PLAN_ORDER) > subs.plan.map(PLAN_ORDER)) & (subs.start >= last_year)
+    recent = subs.start >= last_year
+    down = (moves.plan.map(PLAN_ORDER) > subs.plan.map(PLAN_ORDER)) & recent
+    up = (moves.plan.map(PLAN_ORDER) < subs.plan.map(PLAN_ORDER)) & recent
     hit = subs.customer_id.map(industry).isin(["travel", "hospitality"])
-    assert down[hit].sum() / hit.sum() > down[~hit].sum() / (~hit).sum()
+    thriving = subs.customer_id.map(industry).isin(["healthcare", "delivery"])
+    assert down[hit].mean() > down[~hit].mean()
+    assert up[thriving].mean() > up[~thriving].mean()
 
 
 def test_starter_churns_more_than_enterprise(saas_demo: Demo) -> None:
