@@ -75,23 +75,27 @@ def customers(**industry: str) -> pd.DataFrame:
     )
 
 
+SUBSCRIPTIONS = (
+    ("a", "2025-12-01", None, 1000),
+    ("b", "2026-01-15", "2026-03-01", 500),
+    ("c", "2026-02-20", None, 700),
+)
+EVENTS = (
+    ("a", "Login", "2026-01-05 10:00", "u1", 1.0),
+    ("a", "login", "2026-01-05 10:00", "u2"),
+    ("a", "report", "2026-01-31 23:30", "u1", 2.0),
+    ("a", "login", "2026-03-10 12:00", "u1"),
+    ("b", "login", "2026-02-03 08:00", "u3"),
+    ("b", "Page View", "2026-02-20 08:00"),
+    ("c", "login", "2026-03-02 09:00", "u4"),
+)
+
+
 def business() -> dict[str, pd.DataFrame]:
     return {
         "customers": customers(a="travel", b="retail", c="travel"),
-        "subscriptions": subs(
-            ("a", "2025-12-01", None, 1000),
-            ("b", "2026-01-15", "2026-03-01", 500),
-            ("c", "2026-02-20", None, 700),
-        ),
-        "events": events(
-            ("a", "Login", "2026-01-05 10:00", "u1", 1.0),
-            ("a", "login", "2026-01-05 10:00", "u2"),
-            ("a", "report", "2026-01-31 23:30", "u1", 2.0),
-            ("a", "login", "2026-03-10 12:00", "u1"),
-            ("b", "login", "2026-02-03 08:00", "u3"),
-            ("b", "Page View", "2026-02-20 08:00"),
-            ("c", "login", "2026-03-02 09:00", "u4"),
-        ),
+        "subscriptions": subs(*SUBSCRIPTIONS),
+        "events": events(*EVENTS),
     }
 
 
@@ -143,7 +147,8 @@ def make_src(request, backend, tmp_path) -> Callable[..., Sources]:
         frames = dict(frames)
         if request.param == "rollup":
             ev = frames.get("events", events())
-            frames["rollup"] = rollup_frame(ev, timezone=timezone, root=tmp_path)
+            root = tmp_path / f"store{len(list(tmp_path.iterdir()))}"  # one per call
+            frames["rollup"] = rollup_frame(ev, timezone=timezone, root=root)
         src = Sources.from_frames(backend, frames, timezone=timezone, prefix="kw_en_")
         if request.param == "rollup":
             assert src.has_rollup
