@@ -14,7 +14,7 @@ from keepwell.billing.models import Invoice
 from keepwell.customers.models import Customer, Tag
 from keepwell.db import make_engine, session_scope
 from keepwell.errors import InvalidInput
-from keepwell.imports import upsert
+from keepwell.imports import service, upsert
 from keepwell.imports.models import ImportRun
 from keepwell.imports.service import import_file
 from keepwell.users.models import StaffUser
@@ -156,3 +156,27 @@ def test_strict_mode_raises_and_writes_nothing(
         assert _count(db_session, model) == 0
 
     assert run("customers", write_csv(tmp_path / "ok.csv", HEADER, _rows(3)), strict=True).inserted
+
+
+def test_small_slices_and_chunks_give_the_same_result(
+    db_session: Session, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "SLICE", 2)
+    monkeypatch.setattr(upsert, "WRITE_CHUNK", 3)
+    rows = _rows(7)
+    rows[3][4] = "boss@x.io"
+    rows[5][5] = "solo"
+    path = write_csv(tmp_path / "c.csv", HEADER, rows)
+    first = run("customers", path)
+    assert (first.inserted, first.rejected) == (7, 0)
+    assert any("created 2 staff user(s)" in n for n in first.notes)
+    stored = {c.external_id: c for c in db_session.scalars(select(Customer))}
+    assert sorted(t.name for t in stored["c5"].tags) == ["solo"]
+    assert sorted(t.name for t in stored["c6"].tags) == ["a", "b"]
+    assert stored["c3"].owner.email == "boss@x.io"
+    assert {c.attributes["plan"] for c in stored.values()} == {"pro"}
+
+    assert run("customers", path).unchanged == 7
+    rows[6][5] = "a"
+    changed = run("customers", write_csv(tmp_path / "c2.csv", HEADER, rows))
+    assert (changed.updated, changed.unchanged) == (1, 6)

@@ -141,7 +141,7 @@ def _header(text: str, *, name: str, hint: str | None) -> tuple[list[str], str]:
         if len(cells) > len(best[1]):
             best = (delimiter, cells)
     delimiter = best[0]
-    header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
+    header = next(csv.reader(io.StringIO(text[: 1 << 20]), delimiter=delimiter))
     header = [h.strip() for h in header]
     if not any(header):
         raise ImportFileError(f"{name}: the first line is not a header row", hint=hint)

@@ -10,10 +10,13 @@ once, or rolls back and leaves the store exactly as it was.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
@@ -43,6 +46,9 @@ __all__ = ["KINDS", "MAX_SUMMARY_REJECTS", "import_file", "known_customer_ids"]
 
 KINDS: tuple[str, ...] = tuple(TABLES)
 """Kinds :func:`import_file` handles, in the order files should be imported."""
+
+SLICE = 50_000
+"""Accepted rows compared and written per step; bounds memory on very large files."""
 
 MAX_SUMMARY_REJECTS = 1_000
 """Rejects kept in :attr:`ImportSummary.rejects`; the rejects file has all of them."""
@@ -156,8 +162,14 @@ def import_file(
             progress(done, total)
 
     advance(0)
-    writer = _write_customers if kind == "customers" else _write_rows
-    writer(db_session, validated, summary, advance)
+    if kind == "customers":
+        _write_customers(db_session, validated, summary, advance)
+    else:
+        update = sorted(validated.provided - {"external_id"})
+        for positions in _slices(validated.positions):
+            records = validated.records(positions)
+            stored = _stored(db_session, validated.table, records, update)
+            _apply(db_session, validated, summary, advance, records, stored, update)
     _record_run(db_session, summary, sha256=raw.sha256)
     db_session.flush()
     db_session.expire_all()  # ORM objects the caller holds see the new values
@@ -190,12 +202,17 @@ def _stored(
     return {key: dict(zip(names, values, strict=True)) for key, values in found.items()}
 
 
+def _slices(positions: np.ndarray) -> Iterator[np.ndarray]:
+    """The accepted rows in slices of :data:`SLICE` (Python objects exist per slice only)."""
+    for start in range(0, len(positions), SLICE):
+        yield positions[start : start + SLICE]
+
+
 def _apply(
     db_session: Session,
     validated: Validated,
     summary: ImportSummary,
     advance: Callable[[int], None],
-    *,
     records: list[dict[str, Any]],
     stored: dict[str, dict[str, Any]],
     update: list[str],
@@ -212,24 +229,18 @@ def _apply(
     return decided
 
 
-def _write_rows(
-    db_session: Session,
-    validated: Validated,
-    summary: ImportSummary,
-    advance: Callable[[int], None],
-) -> None:
-    records = validated.records()
-    update = sorted(validated.provided - {"external_id"})
-    stored = _stored(db_session, validated.table, records, update)
-    _apply(
-        db_session,
-        validated,
-        summary,
-        advance,
-        records=records,
-        stored=stored,
-        update=update,
-    )
+def _owner_ids(
+    db_session: Session, validated: Validated, summary: ImportSummary
+) -> dict[str, int] | None:
+    """Staff user id by lower-cased owner e-mail, creating missing users (None: no column)."""
+    owners = validated.extras.get("owner_email")
+    if owners is None:
+        return None
+    accepted = owners.take(pa.array(validated.positions, pa.int64())).drop_null()
+    staff, created = ensure_staff(db_session, pc.unique(accepted).to_pylist())
+    if created:
+        summary.notes.append(f"created {created} staff user(s) (role csm) for owner_email")
+    return staff
 
 
 def _write_customers(
@@ -239,63 +250,45 @@ def _write_customers(
     advance: Callable[[int], None],
 ) -> None:
     """Customers also resolve owners (creating staff users), custom attributes and tags."""
-    records = validated.records()
     provided = set(validated.provided)
-    extras = validated.extras
-
-    owners = extras.get("owner_email")
-    if owners is not None:
-        staff, created = ensure_staff(db_session, [e for e in owners if e])
-        for record, owner in zip(records, owners, strict=True):
-            record["owner_id"] = staff[owner.lower()] if owner else None
+    staff = _owner_ids(db_session, validated, summary)
+    if staff is not None:
         provided.add("owner_id")
-        if created:
-            summary.notes.append(f"created {created} staff user(s) (role csm) for owner_email")
-
-    attributes = extras.get("attributes")
-    if attributes is not None:
+    has_attributes = "attributes" in validated.extras
+    if has_attributes:
         provided.add("attributes")
+    has_tags = "tags" in validated.extras
     update = sorted(provided - {"external_id"})
-    stored = _stored(db_session, validated.table, records, update)
-    if attributes is not None:
-        for record, given in zip(records, attributes, strict=True):
-            before = stored.get(record["external_id"])
-            merged = dict(before["attributes"] or {}) if before else {}
-            for name, value in given.items():
-                if value is None:
-                    merged.pop(name, None)
-                else:
-                    merged[name] = value
-            record["attributes"] = merged
+    table = validated.table
 
-    tag_lists = extras.get("tags")
-    wanted: dict[str, set[str]] = {}
-    current: dict[int, dict[str, int]] = {}
-    tags_changed: set[str] = set()
-    if tag_lists is not None:
+    for positions in _slices(validated.positions):
+        records = validated.records(positions)
+        if staff is not None:
+            owners = validated.extra("owner_email", positions) or []
+            for record, owner in zip(records, owners, strict=True):
+                record["owner_id"] = staff[owner.lower()] if owner else None
+        stored = _stored(db_session, table, records, update)
+        if has_attributes:
+            given = validated.extra("attributes", positions) or []
+            for record, attributes in zip(records, given, strict=True):
+                before = stored.get(record["external_id"])
+                record["attributes"] = _merge(before["attributes"] if before else None, attributes)
+        if not has_tags:
+            _apply(db_session, validated, summary, advance, records, stored, update)
+            continue
+
+        tag_lists = validated.extra("tags", positions) or []
         wanted = {
             r["external_id"]: {t for t in (names or []) if t}
             for r, names in zip(records, tag_lists, strict=True)
         }
         current = fetch_customer_tags(db_session, [row["id"] for row in stored.values()])
-        tags_changed = {
+        changed = {
             key for key, row in stored.items() if set(current.get(row["id"], {})) != wanted[key]
         }
-
-    decided = _apply(
-        db_session,
-        validated,
-        summary,
-        advance,
-        records=records,
-        stored=stored,
-        update=update,
-        also_changed=tags_changed,
-    )
-    if tag_lists is not None:
+        decided = _apply(db_session, validated, summary, advance, records, stored, update, changed)
         ids = {key: row["id"] for key, row in stored.items()}
         new_keys = [records[i]["external_id"] for i in decided.new]
-        table = validated.table
         found = fetch_columns(
             db_session, key=table.c.external_id, keys=new_keys, columns=[table.c.id]
         )
@@ -303,9 +296,20 @@ def _write_customers(
         to_set = {
             ids[key]: names
             for key, names in wanted.items()
-            if key in tags_changed or (key not in stored and names)
+            if key in changed or (key not in stored and names)
         }
         set_customer_tags(db_session, wanted=to_set, current=current)
+
+
+def _merge(before: dict[str, Any] | None, given: dict[str, str | None]) -> dict[str, Any]:
+    """Stored attributes updated by the file's: an empty cell removes the attribute."""
+    merged = dict(before or {})
+    for name, value in given.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
 
 
 def _record_run(db_session: Session, summary: ImportSummary, *, sha256: str) -> None:

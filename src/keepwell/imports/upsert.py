@@ -121,10 +121,13 @@ def upsert(
     that need the new ids select them by external id.
     """
     statement = dialect_insert(db_session, table)
+    now = utcnow()
     set_ = {c: statement.excluded[c] for c in update if c != "external_id"}
-    set_["updated_at"] = utcnow()
+    set_["updated_at"] = now
     statement = statement.on_conflict_do_update(index_elements=[table.c.external_id], set_=set_)
     for chunk in batched(records, WRITE_CHUNK):
+        for record in chunk:  # explicit stamps: no per-row default call
+            record["created_at"] = record["updated_at"] = now
         write_chunk(db_session, statement, chunk)
         if on_chunk:
             on_chunk(len(chunk))

@@ -69,40 +69,53 @@ class Options:
     default_currency: str = "USD"
 
 
+Values = pa.Array | np.ndarray
+"""Values of one column for every row of the file (rejected rows included)."""
+
+
 @dataclass
 class Validated:
     """The accepted rows of one file and everything wrong with the others.
 
+    Values stay columnar (Arrow/numpy, one entry per file row) until :meth:`records` turns a
+    slice of the accepted rows into Python dicts, so memory follows the slice, not the file.
+
     Attributes:
-        positions: table positions of the accepted rows.
-        rows: their 1-based data row numbers.
-        columns: database column -> values of the accepted rows (insert values, defaults
-            filled).
+        positions: table positions of the accepted rows, in file order.
+        values: database column -> values (insert values, defaults filled).
         provided: database columns the file provides (written on update and compared); the
             others only get their default on insert.
-        extras: per-kind side data of the accepted rows (customers: ``owner_email``, ``tags``,
-            ``attributes``), each a list aligned with ``rows``.
+        extras: per-kind side data (customers: ``owner_email``, ``tags``, and ``attributes``
+            as attribute name -> column).
     """
 
     kind: str
     table: Table
     problems: Problems
     positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    columns: dict[str, list[Any]] = field(default_factory=dict)
+    values: dict[str, Values] = field(default_factory=dict)
     provided: set[str] = field(default_factory=set)
-    extras: dict[str, list[Any] | None] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.positions)
 
-    def records(self) -> list[dict[str, Any]]:
-        """The accepted rows as dicts (database column -> value)."""
-        names = list(self.columns)
-        return [
-            dict(zip(names, values, strict=True))
-            for values in zip(*self.columns.values(), strict=True)
-        ]
+    def records(self, positions: np.ndarray) -> list[dict[str, Any]]:
+        """The rows at table ``positions`` as dicts (database column -> Python value)."""
+        names = list(self.values)
+        columns = [to_python(self.values[n], positions) for n in names]
+        return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+    def extra(self, name: str, positions: np.ndarray) -> list[Any] | None:
+        """Side data ``name`` at ``positions`` (None when the file does not have it)."""
+        values = self.extras.get(name)
+        if values is None:
+            return None
+        if isinstance(values, dict):  # custom attributes: name -> column
+            names = list(values)
+            taken = [to_python(values[n], positions) for n in names]
+            return [dict(zip(names, row, strict=True)) for row in zip(*taken, strict=True)]
+        return to_python(values, positions)
 
 
 class _Rows:
@@ -477,7 +490,7 @@ KIND_RULES: dict[str, Callable[[_Rows, Session], dict[str, Any]]] = {
 }
 
 
-def _to_python(values: pa.Array | np.ndarray, positions: np.ndarray) -> list[Any]:
+def to_python(values: Values, positions: np.ndarray) -> list[Any]:
     """Values at ``positions`` as Python objects (timestamps as aware UTC datetimes)."""
     if isinstance(values, np.ndarray):
         return values[positions].tolist()
@@ -500,25 +513,12 @@ def validate(*, db_session: Session, frame: Frame, options: Options) -> Validate
     extras = KIND_RULES[kind](rows, db_session)
     _duplicates(rows)
 
-    positions = np.flatnonzero(~problems.bad)
     validated = Validated(kind=kind, table=table, problems=problems)
-    validated.positions = positions
-    validated.rows = frame.raw.rows[positions]
-    validated.columns = {c: _to_python(v, positions) for c, v in rows.values.items()}
+    validated.positions = np.flatnonzero(~problems.bad)
+    validated.values = rows.values
     validated.provided = rows.provided
-    for name, values in extras.items():
-        if isinstance(values, dict):  # custom attributes: name -> column
-            validated.extras[name] = _attribute_dicts(values, positions)
-        else:
-            validated.extras[name] = _to_python(values, positions)
+    validated.extras = extras
     return validated
-
-
-def _attribute_dicts(columns: dict[str, pa.Array], positions: np.ndarray) -> list[Any]:
-    """Per accepted row: attribute name -> text (None where the cell is empty)."""
-    names = list(columns)
-    taken = [_to_python(columns[n], positions) for n in names]
-    return [dict(zip(names, values, strict=True)) for values in zip(*taken, strict=True)]
 
 
 def _ragged_reject(row: int, expected: int, actual: int, text: str) -> Reject:
