@@ -1,0 +1,309 @@
+"""The daily rollup: exact, incremental (reads only new files), local days, crash/race safety."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+
+from keepwell.config import Settings
+from keepwell.errors import InvalidInput, StoreError
+from keepwell.events.store import EventStore
+from keepwell.metrics.engagement import active_customers
+from keepwell.metrics.rollup import Rollup
+from keepwell.metrics.sources import Sources
+
+BERLIN = "Europe/Berlin"
+
+
+def batch(*rows: tuple) -> pa.Table:
+    """Events: (customer_id, event, 'YYYY-MM-DD HH:MM' UTC[, value])."""
+    return pa.table(
+        {
+            "customer_id": pa.array([r[0] for r in rows], pa.string()),
+            "event": pa.array([r[1] for r in rows], pa.string()),
+            "occurred_at": pa.array(
+                [datetime.fromisoformat(r[2]).replace(tzinfo=UTC) for r in rows],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "value": pa.array([r[3] if len(r) > 3 else None for r in rows], pa.float64()),
+        }
+    )
+
+
+def table(rollup: Rollup) -> pd.DataFrame:
+    """The exact rollup, sorted, days as text."""
+    with duckdb.connect() as con:
+        df = con.execute(rollup.sql()).df()
+    df["day"] = pd.to_datetime(df["day"]).dt.date.astype(str)
+    return df.sort_values(["customer_id", "day"]).reset_index(drop=True)
+
+
+def rows(rollup: Rollup, *cols: str) -> dict[tuple[str, str], tuple]:
+    return {
+        (r.customer_id, r.day): tuple(getattr(r, c) for c in cols)
+        for r in table(rollup).itertuples()
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EventStore:
+    return EventStore(tmp_path / "events")
+
+
+@pytest.fixture
+def rollup(tmp_path: Path) -> Rollup:
+    return Rollup(tmp_path / "rollup", timezone=BERLIN)
+
+
+def rebuilt(store: EventStore, tmp_path: Path, name: str = "check") -> Rollup:
+    other = Rollup(tmp_path / name, timezone=BERLIN)
+    other.rebuild(store)
+    return other
+
+
+def test_berlin_day_boundaries_and_value_sums(store, rollup) -> None:
+    store.append(
+        batch(
+            ("a", "login", "2026-01-31 22:59", 1.0),  # Jan 31 23:59 Berlin
+            ("a", "login", "2026-01-31 23:30", 2.0),  # Feb 1 00:30 Berlin
+            ("a", "login", "2026-03-28 23:30"),  # Mar 29 00:30 (UTC+1)
+            ("a", "login", "2026-03-29 22:30"),  # Mar 30 00:30 (UTC+2 since 29 Mar 01:00 UTC)
+        )
+    )
+    result = rollup.refresh(store)
+    assert result.mode == "rebuild" and result.reason == "no rollup yet"
+    assert rows(rollup, "events", "value_sum", "n_login", "v_login") == {
+        ("a", "2026-01-31"): (1, 1.0, 1, 1.0),
+        ("a", "2026-02-01"): (1, 2.0, 1, 2.0),
+        ("a", "2026-03-29"): (1, 0.0, 1, 0.0),
+        ("a", "2026-03-30"): (1, 0.0, 1, 0.0),
+    }
+    utc = Rollup(rollup.path.parent / "utc", timezone="UTC")
+    utc.refresh(store)
+    assert sorted({day for _, day in rows(utc)}) == ["2026-01-31", "2026-03-28", "2026-03-29"]
+
+
+def test_duplicates_and_events_before_signup_are_kept_as_is(store, rollup) -> None:
+    # The rollup knows nothing of signups: every event counts, duplicates too.
+    store.append(batch(*[("a", "login", "2020-01-01 12:00", 1.0)] * 3))
+    rollup.refresh(store)
+    assert rows(rollup, "events", "value_sum") == {("a", "2020-01-01"): (3, 3.0)}
+
+
+def test_event_names_colliding_after_normalising_share_a_column(store, rollup) -> None:
+    store.append(
+        batch(
+            ("a", "Page View", "2026-01-05 12:00", 1.0),
+            ("a", "page-view", "2026-01-05 13:00", 2.0),
+            ("a", "Report Created!", "2026-01-05 13:00"),
+        )
+    )
+    rollup.refresh(store)
+    assert rollup.event_types() == ["page_view", "report_created_"]
+    assert rows(rollup, "n_page_view", "v_page_view", "n_report_created_") == {
+        ("a", "2026-01-05"): (2, 3.0, 1)
+    }
+
+
+def test_incremental_refresh_equals_full_rebuild(store, rollup, tmp_path) -> None:
+    store.append(batch(("a", "login", "2026-01-05 10:00", 1.0), ("b", "login", "2026-01-06 10:00")))
+    rollup.refresh(store)
+    store.append(batch(("a", "login", "2026-01-07 10:00", 2.0)))
+    # a late event for an already rolled-up day, and a new event type
+    store.append(
+        batch(("a", "login", "2026-01-05 11:00", 4.0), ("b", "export", "2026-01-06 12:00", 5.0))
+    )
+    result = rollup.refresh(store)
+    assert result.mode == "incremental" and result.new_event_types == ["export"]
+    store.append(batch(("c", "Export", "2026-01-31 23:30")))
+    rollup.refresh(store)
+    expected = table(rebuilt(store, tmp_path))
+    pd.testing.assert_frame_equal(table(rollup), expected)
+    assert rows(rollup, "events", "n_login", "v_login", "n_export") == {
+        ("a", "2026-01-05"): (2, 2, 5.0, 0),
+        ("a", "2026-01-07"): (1, 1, 2.0, 0),
+        ("b", "2026-01-06"): (2, 1, 0.0, 1),
+        ("c", "2026-02-01"): (1, 0, 0.0, 1),
+    }
+    # files written before "export" existed read 0 for it; partials are still separate rows
+    assert rollup.info().partial_files == 2  # the first build is compacted
+    assert rollup.store_version() == store.version()
+
+
+def test_refresh_reads_only_the_files_of_new_commits(store, rollup) -> None:
+    store.append(batch(("a", "login", "2026-01-05 10:00")))
+    store.append(batch(("b", "login", "2026-01-05 10:00")))
+    assert len(rollup.refresh(store).files_read) == 2
+    before = set(store.files())
+    store.append(batch(("c", "login", "2026-01-06 10:00")))
+    new = set(store.files()) - before
+    result = rollup.refresh(store)
+    assert result.mode == "incremental"
+    assert set(result.files_read) == new and len(new) == 1
+    assert (result.events_read, result.rows_written) == (1, 1)
+    # compaction of the event store rewrites files without changing data: nothing to read
+    store.compact()
+    result = rollup.refresh(store)
+    assert (result.mode, result.files_read) == ("incremental", [])
+    assert rollup.refresh(store).mode == "current"
+    assert sum(r[0] for r in rows(rollup, "events").values()) == 3
+
+
+def test_compaction_consolidates_one_row_per_customer_day_sorted(store, rollup) -> None:
+    for hour in (10, 11, 12):
+        store.append(
+            batch(("b", "login", f"2026-01-05 {hour}:00"), ("a", "login", "2026-01-05 09:00"))
+        )
+        rollup.refresh(store)
+    store.append(batch(("a", "export", "2026-01-06 09:00")))
+    rollup.refresh(store)
+    before = table(rollup)
+    assert rollup.info().rows > len(before)  # partial rows
+    assert rollup.compact() == len(before) == 3
+    info = rollup.info()
+    assert (info.partial_files, info.rows) == (0, 3)
+    pd.testing.assert_frame_equal(table(rollup), before)
+    stored = pq.read_table(rollup.files()).to_pandas()
+    assert list(stored.customer_id) == ["a", "a", "b"]  # sorted for per-customer scans
+    assert rollup.compact() == 0  # nothing left to consolidate
+    store.append(batch(("a", "login", "2026-01-05 20:00")))
+    assert rollup.refresh(store).mode == "incremental"
+    assert rows(rollup, "events")[("a", "2026-01-05")] == (4,)
+
+
+def test_register_and_attach_give_metrics_the_rollup(store, rollup, tmp_path) -> None:
+    import ibis
+
+    store.append(batch(("a", "login", "2026-01-31 23:30"), ("b", "login", "2026-02-10 10:00")))
+    rollup.refresh(store)
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")
+    src = Sources.from_frames(con, {}, timezone=BERLIN)
+    rollup.attach(src)
+    assert src.has_rollup and src.extra["rollup_timezone"] == BERLIN
+    out = con.execute(
+        active_customers(src, start=datetime(2026, 1, 1).date(), end=datetime(2026, 3, 1).date())
+    )
+    assert list(out.period_actives) == [0, 2]  # a's event is Feb 1 in Berlin
+    with duckdb.connect() as raw:
+        rollup.register(raw, "r", exact=False)
+        assert raw.execute("SELECT count(*), sum(events) FROM r").fetchone() == (2, 2)
+    con.disconnect()
+
+
+def test_attach_refuses_other_backends(rollup) -> None:
+    class Fake:
+        backend = "postgres"
+
+    with pytest.raises(InvalidInput, match="DuckDB"):
+        rollup.attach(Fake())
+
+
+def test_empty_store_and_empty_rollup(store, rollup) -> None:
+    assert rollup.refresh(store).mode == "current"
+    assert rollup.files() == [] and not rollup.info().exists
+    with duckdb.connect() as con:
+        rollup.register(con)
+        assert con.execute("SELECT * FROM kw_rollup").fetchall() == []
+        names = [r[0] for r in con.execute("DESCRIBE kw_rollup").fetchall()]
+    assert names == ["customer_id", "day", "events", "value_sum"]
+
+
+def test_time_zone_change_rebuilds(store, rollup) -> None:
+    store.append(batch(("a", "login", "2026-01-31 23:30")))
+    rollup.refresh(store)
+    utc = Rollup(rollup.path, timezone="UTC")
+    result = utc.refresh(store)
+    assert result.mode == "rebuild" and "time zone" in result.reason
+    assert list(rows(utc)) == [("a", "2026-01-31")]
+
+
+def test_lost_store_log_falls_back_to_a_rebuild(store, rollup, tmp_path) -> None:
+    store.append(batch(("a", "login", "2026-01-05 10:00")))
+    rollup.refresh(store)
+    store.append(batch(("b", "login", "2026-01-05 10:00")))
+    store.append(batch(("c", "login", "2026-01-05 10:00")))
+    DeltaTable(str(store.path)).create_checkpoint()
+    (store.path / "_delta_log" / f"{2:020d}.json").unlink()  # as log cleanup would
+    result = rollup.refresh(store)
+    assert result.mode == "rebuild" and "commit 2" in result.reason
+    pd.testing.assert_frame_equal(table(rollup), table(rebuilt(store, tmp_path)))
+
+
+def test_failed_commit_leaves_the_rollup_as_it_was(store, rollup, monkeypatch) -> None:
+    store.append(batch(("a", "login", "2026-01-05 10:00")))
+    rollup.refresh(store)
+    store.append(batch(("b", "login", "2026-01-05 10:00")))
+    before = (table(rollup), rollup.files(), rollup.store_version())
+
+    def boom(*args, **kwargs):
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(Rollup, "_commit", boom)
+    with pytest.raises(StoreError, match="disk full"):
+        rollup.refresh(store)
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(table(rollup), before[0])
+    assert (rollup.files(), rollup.store_version()) == before[1:]
+    assert sorted(p.name for p in rollup.path.glob("*.parquet")) == sorted(
+        Path(p).name for p in before[1]
+    )  # the new files were removed
+    assert rollup.refresh(store).mode == "incremental"
+    assert len(table(rollup)) == 2
+
+
+def test_racing_refreshes_never_double_count(store, rollup, monkeypatch) -> None:
+    store.append(batch(("a", "login", "2026-01-05 10:00")))
+    rollup.refresh(store)
+    store.append(batch(("b", "login", "2026-01-05 10:00")))
+    other = Rollup(rollup.path, timezone=BERLIN)
+    original = Rollup._aggregate
+    raced = []
+
+    def aggregate(self, con, files):
+        if not raced:  # another process refreshes while this one aggregates
+            raced.append(True)
+            assert other.refresh(store).mode == "incremental"
+        return original(self, con, files)
+
+    monkeypatch.setattr(Rollup, "_aggregate", aggregate)
+    with pytest.raises(StoreError, match="committed first"):
+        rollup.refresh(store)
+    monkeypatch.undo()
+    assert rows(rollup, "events") == {("a", "2026-01-05"): (1,), ("b", "2026-01-05"): (1,)}
+
+
+def test_from_settings_uses_home_and_reporting_zone(tmp_path) -> None:
+    settings = Settings(home=tmp_path, reporting_timezone=BERLIN)
+    r = Rollup.from_settings(settings)
+    assert (r.path, r.timezone) == ((tmp_path / "rollup").resolve(), BERLIN)
+    with pytest.raises(InvalidInput, match="time zone"):
+        Rollup(tmp_path / "x", timezone="Mars/Olympus")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # py4j sockets
+def test_spark_reads_the_rollup_files(store, rollup, spark_con) -> None:
+    store.append(batch(("a", "login", "2026-01-05 10:00", 1.0)))
+    rollup.refresh(store)
+    store.append(
+        batch(("a", "export", "2026-01-05 11:00", 2.0), ("b", "login", "2026-01-06 10:00"))
+    )
+    rollup.refresh(store)
+    spark = spark_con._session
+    df = spark.read.option("mergeSchema", "true").parquet(*rollup.files())
+    df.createOrReplaceTempView("kw_rollup_parts")
+    got = spark.sql(
+        "SELECT customer_id, CAST(day AS STRING) AS day, SUM(events) AS events, "
+        "COALESCE(SUM(n_export), 0) AS n_export FROM kw_rollup_parts "
+        "GROUP BY customer_id, day ORDER BY customer_id, day"
+    ).toPandas()
+    assert got.values.tolist() == [["a", "2026-01-05", 2, 1], ["b", "2026-01-06", 1, 0]]
