@@ -6,10 +6,15 @@ CLI modules stay thin: parse arguments, call one service function, render with R
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -104,5 +109,17 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(f"file not found: {exc.filename}", hint="check the path") from None
         except PermissionError as exc:
             raise fail(f"permission denied: {exc.filename}") from None
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except Exception as exc:  # a bug: one line for the user, the traceback in a file
+            if os.environ.get("KEEPWELL_DEBUG"):
+                raise
+            path = Path(tempfile.gettempdir()) / "keepwell-last-error.txt"
+            path.write_text(traceback.format_exc(), encoding="utf-8")
+            raise fail(
+                f"unexpected error ({exc.__class__.__name__}: {exc})",
+                hint=f"this is a bug in keepwell; the traceback is in {path} "
+                "(set KEEPWELL_DEBUG=1 to see it here)",
+            ) from None
 
     return wrapper

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from keepwell.cli_support import console, handle_errors, load_settings, unit_of_work
@@ -38,20 +39,45 @@ def list_customers(
         page = service.get_all(
             db_session=db_session, flt=flt, sort=sort, descending=desc, limit=limit, offset=offset
         )
-        table = Table(title=f"Customers ({page.total:,} matching)", title_justify="left")
-        for col in ("id", "name", "industry", "owner", "plan", "MRR", "status", "signed up"):
-            table.add_column(col, justify="right" if col == "MRR" else "left")
+        table = Table(
+            title=f"Customers ({page.total:,} matching)",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+
+        def width(values: list[str], header: str) -> int:
+            return max([len(header), *map(len, values)])
+
+        wide = console.width >= 100
+        ids = [r.customer.external_id for r in page.rows]
+        mrrs = [format_money(r.mrr_minor, r.currency) if r.currency else "" for r in page.rows]
+        plans = [r.plan or "" for r in page.rows]
+        table.add_column("id", no_wrap=True, min_width=width(ids, "id"))
+        table.add_column(
+            "name", overflow="ellipsis", no_wrap=True, min_width=10, max_width=28 if wide else 20
+        )
+        table.add_column(
+            "industry", overflow="ellipsis", no_wrap=True, max_width=14 if wide else 10
+        )
+        if wide:
+            table.add_column("owner", overflow="ellipsis", no_wrap=True, max_width=16)
+        table.add_column("plan", no_wrap=True, min_width=min(width(plans, "plan"), 12))
+        table.add_column("MRR", justify="right", no_wrap=True, min_width=width(mrrs, "MRR"))
+        table.add_column("status", no_wrap=True, min_width=7)
+        table.add_column("since", no_wrap=True, min_width=7)
         for row in page.rows:
             c = row.customer
+            owner = [c.owner.email.split("@")[0] if c.owner else ""] if wide else []
             table.add_row(
                 c.external_id,
                 c.name,
                 c.industry or "",
-                c.owner.name if c.owner else "",
+                *owner,
                 row.plan or "",
                 format_money(row.mrr_minor, row.currency) if row.currency else "",
                 c.status.value,
-                c.signup_at.date().isoformat(),
+                f"{c.signup_at:%Y-%m}",
             )
     console.print(table)
     shown_to = page.offset + len(page.rows)

@@ -51,10 +51,12 @@ def _print_headline(result: loader.DemoResult) -> None:
     console.print(Panel(grid, title="keepwell demo business", expand=False))
     console.print(
         "Next:\n"
-        "  keepwell customers list                 who your customers are\n"
-        "  keepwell customers list --industry travel   a segment hit by the crisis\n"
-        "  keepwell customers show <id>            one customer's profile and timeline\n"
-        "  keepwell events info                    the usage-event store"
+        "  keepwell customers list                    who your customers are\n"
+        "  keepwell customers list --industry travel  a segment hit by the crisis\n"
+        "  keepwell customers show <id>               one customer's profile and timeline\n"
+        "  keepwell report churn                      churn and retention by month\n"
+        "  keepwell report list                       every metric keepwell computes\n"
+        "  keepwell events info                       the usage-event store"
     )
 
 

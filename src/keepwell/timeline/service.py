@@ -63,9 +63,18 @@ def _subscription_items(sub: Subscription) -> list[TimelineItem]:
 
 def _invoice_items(inv: Invoice) -> list[TimelineItem]:
     amount = format_money(inv.amount_minor, inv.currency)
-    items = [TimelineItem(inv.issued_at, "invoice", f"Invoice {inv.external_id}: {amount}")]
-    if inv.paid_at is not None:
-        items.append(TimelineItem(inv.paid_at, "payment", f"Paid {amount}"))
+    title = f"Invoice {inv.external_id}: {amount}"
+    late = (
+        inv.paid_at is not None
+        and inv.due_at is not None
+        and (inv.paid_at - inv.due_at).total_seconds() >= 86400
+    )
+    if inv.paid_at is not None and not late:
+        return [TimelineItem(inv.issued_at, "invoice", f"{title}, paid {inv.paid_at:%Y-%m-%d}")]
+    items = [TimelineItem(inv.issued_at, "invoice", title)]
+    if late:
+        days = (inv.paid_at - inv.due_at).days
+        items.append(TimelineItem(inv.paid_at, "payment", f"Paid {amount}, {days} days late"))
     if inv.status in (InvoiceStatus.failed, InvoiceStatus.overdue):
         reason = f": {inv.failure_reason}" if inv.failure_reason else ""
         when = inv.due_at or inv.issued_at
