@@ -185,7 +185,7 @@ def cohort_retention(
     return t.order_by([*by, "cohort_start", "currency", "age"])
 
 
-@metric("retention_curve", title="Retention curve by age", needs={"subscriptions"}, params=PARAMS)
+@metric("retention_curve", title="Retention curve", needs={"subscriptions"}, params=PARAMS)
 def retention_curve(
     src: Sources,
     *,

@@ -383,7 +383,7 @@ def _with_churn(mm: ir.Table, tc: ir.Table, by: Sequence[str], margin: float) ->
 
 @metric(
     "ltv",
-    title="Customer lifetime value (ARPA x margin / churn)",
+    title="Customer lifetime value",
     needs={"subscriptions"},
     params={
         "start",
