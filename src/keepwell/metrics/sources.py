@@ -265,8 +265,14 @@ def _as_dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def open_default(settings: Settings, *, engine: Engine | None = None) -> Sources:
-    """DuckDB in-process over the operational store and the event store of ``settings``."""
+def open_default(
+    settings: Settings, *, engine: Engine | None = None, refresh_rollup: bool = True
+) -> Sources:
+    """DuckDB in-process over the operational store and the event store of ``settings``.
+
+    The daily rollup is first brought up to date with the event store (cost proportional to
+    events appended since its last refresh) and attached as ``rollup``.
+    """
     from keepwell.db import engine_from_settings
     from keepwell.events.store import EventStore
 
@@ -283,11 +289,19 @@ def open_default(settings: Settings, *, engine: Engine | None = None) -> Sources
         con, {k: v for k, v in frames.items()}, timezone=settings.reporting_timezone
     )
     raw = con.con  # the DuckDB connection behind Ibis
-    EventStore.from_settings(settings).register(raw, "kw_events_raw")
+    store = EventStore.from_settings(settings)
+    store.register(raw, "kw_events_raw")
     raw.execute(
-        "CREATE OR REPLACE VIEW kw_events AS SELECT customer_id, event, "
+        "CREATE OR REPLACE TEMP VIEW kw_events_utc AS SELECT customer_id, event, "
         "CAST(occurred_at AT TIME ZONE 'UTC' AS TIMESTAMP) AS occurred_at, user_id, value "
         "FROM kw_events_raw"
     )
-    sources.tables["events"] = con.table("kw_events")
+    sources.tables["events"] = con.table("kw_events_utc")
+    if refresh_rollup:
+        from keepwell.metrics.rollup import Rollup
+
+        rollup = Rollup.from_settings(settings)
+        rollup.refresh(store)
+        if rollup.files():
+            rollup.attach(sources)
     return sources

@@ -8,11 +8,12 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from keepwell.cli_support import console, handle_errors, load_settings
 from keepwell.metrics.registry import TITLES
-from keepwell.reports import service
+from keepwell.reports import display, service
 
 app = typer.Typer(
     help="Retention reports: churn, revenue, cohorts, engagement (`keepwell report list`).",
@@ -37,22 +38,13 @@ def date_range(from_: str | None, to: str | None) -> tuple[date, date]:
     return start, end
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if value != value else f"{value:,.4g}"
-    if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d")
-    return str(value)
-
-
 def _table(df, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in df.columns:
-        table.add_column(str(col), justify="right" if df[col].dtype.kind in "iuf" else "left")
-    for row in df.itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
+    headers, body = display.rows_for_people(df)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in headers:
+        table.add_column(name, justify="left" if name in ("period", "cohort") else "right")
+    for cells in body:
+        table.add_row(*cells)
     return table
 
 

@@ -1,0 +1,58 @@
+"""Turn metric results into what a person reads: percentages, money, short headers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from keepwell.money import format_money
+
+HIDDEN = {"period_start", "period_end", "cohort_start"}
+"""Machine columns left out of human tables (the ``period``/``cohort`` label says the same)."""
+
+
+def is_rate(column: str) -> bool:
+    """Columns holding a share (shown as a percentage)."""
+    return (
+        column.endswith(("_rate", "_share", "retention", "_ratio_pct"))
+        or column in {"stickiness", "nrr", "grr", "share"}
+        or column.startswith("share_")
+    )
+
+
+def header(column: str) -> str:
+    """``total_churn_rate`` -> ``total churn rate``; ``mrr_start_minor`` -> ``mrr start``."""
+    if column.endswith("_minor"):
+        column = column[: -len("_minor")]
+    return column.replace("_", " ")
+
+
+def cell(column: str, value: Any, row: dict[str, Any]) -> str:
+    """One value as text, knowing its column (and the row's currency for money)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if value is pd.NaT:
+        return ""
+    if is_rate(column) and isinstance(value, int | float):
+        return f"{value:.1%}"
+    if column.endswith("_minor") and isinstance(value, int | float):
+        return format_money(round(value), row.get("currency") or "USD")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d")
+    return str(value)
+
+
+def rows_for_people(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted cells of ``df`` without the machine-only columns."""
+    columns = [c for c in df.columns if c not in HIDDEN]
+    records = df.to_dict("records")
+    body = [[cell(c, rec[c], rec) for c in columns] for rec in records]
+    return [header(c) for c in columns], body
