@@ -3,6 +3,7 @@ rollup == raw events, and non-default parameters on PostgreSQL and PySpark."""
 
 from __future__ import annotations
 
+import doctest
 import warnings
 from datetime import date
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 
 from keepwell.errors import InvalidInput
+from keepwell.metrics import event_retention as module
 from keepwell.metrics import periods as P
 from keepwell.metrics.event_retention import event_retention, event_type
 from keepwell.metrics.sources import Sources
@@ -363,6 +365,17 @@ def test_bad_parameters_are_named(make_sources, kw, field) -> None:
     with pytest.raises(InvalidInput) as err:
         event_retention(src, **params)
     assert err.value.field == field
+
+
+def test_docstring_examples_run() -> None:
+    result = doctest.testmod(module)
+    assert result.attempted >= 2 and result.failed == 0
+
+
+def test_a_numeric_event_name_from_the_command_line_is_an_event_name(make_sources) -> None:
+    src = make_sources({"events": events(("a", "404", "2026-03-02 09:00"))})
+    out = run(src, **MARCH, start_event=404)  # `--param start_event=404` arrives as an int
+    assert sizes(out)["2026-W10"] == 1
 
 
 def test_bad_period_is_rejected(make_sources) -> None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 import ibis
@@ -87,25 +87,13 @@ def _complete_periods(start: date, end: date, period: P.Period, tz: str) -> list
 
 
 def _period_table(spans: list[P.PeriodSpan]) -> ir.Table:
-    """The analysed periods: idx, cohort, cohort_start, period_start, period_end (naive UTC)."""
+    """The analysed periods: idx, cohort (label), cohort_start (naive UTC)."""
     frame = P.grid_frame(spans)
+    df = pd.DataFrame(
+        {"idx": range(len(spans)), "cohort": frame.period, "cohort_start": frame.period_start}
+    )
     return ibis.memtable(
-        pd.DataFrame(
-            {
-                "idx": range(len(spans)),
-                "cohort": frame.period,
-                "cohort_start": frame.period_start,
-                "period_start": frame.period_start,
-                "period_end": frame.period_end,
-            }
-        ),
-        schema={
-            "idx": "int64",
-            "cohort": "string",
-            "cohort_start": "timestamp",
-            "period_start": "timestamp",
-            "period_end": "timestamp",
-        },
+        df, schema={"idx": "int64", "cohort": "string", "cohort_start": "timestamp"}
     )
 
 
@@ -120,6 +108,49 @@ def _day_table(spans: list[P.PeriodSpan], period: P.Period) -> ir.Table:
         columns=["day", "idx"],
     )
     return ibis.memtable(days, schema={"day": "date", "idx": "int64"})
+
+
+def _segments(spans: list[P.PeriodSpan]) -> ir.Table:
+    """The analysed periods cut at UTC midnights: utc_day, seg_start, seg_end (naive UTC), idx.
+
+    An instant ``t`` is in period ``idx`` when ``t.date() == utc_day`` and ``seg_start <= t <
+    seg_end``: an equi-join on the UTC date (1-3 segments per date, as local midnights fall at
+    any UTC hour and DST can put two in one UTC date) instead of a range join over all periods.
+    """
+    rows = []
+    for i, span in enumerate(spans):
+        at = span.start
+        while at < span.end:
+            day = at.date()
+            cut = min(span.end, datetime.combine(day + timedelta(days=1), time()))
+            rows.append((day, at, cut, i))
+            at = cut
+    df = pd.DataFrame(rows, columns=["utc_day", "seg_start", "seg_end", "idx"])
+    for col in ("seg_start", "seg_end"):
+        df[col] = df[col].astype("datetime64[us]")
+    return ibis.memtable(
+        df,
+        schema={
+            "utc_day": "date",
+            "seg_start": "timestamp",
+            "seg_end": "timestamp",
+            "idx": "int64",
+        },
+    )
+
+
+def _with_period(table: ir.Table, at: str, segments: ir.Table) -> ir.Table:
+    """``table`` rows whose instant ``at`` is in an analysed period, plus that period's ``idx``."""
+    t = table.mutate(_utc_day=table[at].date())
+    j = t.join(
+        segments,
+        [
+            t._utc_day == segments.utc_day,
+            t[at] >= segments.seg_start,
+            t[at] < segments.seg_end,
+        ],
+    )
+    return j.select(*[t[c] for c in table.columns], idx=segments.idx)
 
 
 def _cells(n_periods: int, max_periods: int | None) -> ir.Table:
@@ -170,9 +201,8 @@ def _activity_raw(
         return ibis.ifelse((e.type == t).fill_null(False), 1, 0)
 
     e = e.mutate(is_start=flag(start_type), is_return=flag(return_type))
-    grid = _period_table(spans)
-    inw = e.filter(e.occurred_at >= w0)
-    j = inw.join(grid, (inw.occurred_at >= grid.period_start) & (inw.occurred_at < grid.period_end))
+    segments = _segments(spans)
+    j = _with_period(e.filter(e.occurred_at >= w0), "occurred_at", segments)
     activity = j.group_by([*unit_keys, "idx"]).aggregate(
         did_start=j.is_start.max(), did_return=j.is_return.max()
     )
@@ -181,8 +211,7 @@ def _activity_raw(
         s = e.filter(e.is_start == 1)
         f = s.group_by(unit_keys).aggregate(first_at=s.occurred_at.min())
         f = f.filter(f.first_at >= w0)
-        f = f.join(grid, (f.first_at >= grid.period_start) & (f.first_at < grid.period_end))
-        first = f.select(*unit_keys, "idx")
+        first = _with_period(f, "first_at", segments).select(*unit_keys, "idx")
     return activity, first
 
 
@@ -275,6 +304,25 @@ def event_retention(
 
     Columns: [by...], cohort, cohort_start, period_offset, cohort_size, returned,
     retention_rate.
+
+    >>> import ibis, pandas as pd
+    >>> from keepwell.metrics.sources import Sources
+    >>> con = ibis.duckdb.connect()
+    >>> ev = pd.DataFrame({
+    ...     "customer_id": ["a", "a", "b", "b"],
+    ...     "event": ["signup", "login", "signup", "login"],
+    ...     "occurred_at": pd.to_datetime(
+    ...         ["2026-03-02 09:00", "2026-03-10 09:00", "2026-03-03 09:00", "2026-03-04 09:00"]
+    ...     ),
+    ... })
+    >>> src = Sources.from_frames(con, {"events": ev})
+    >>> t = event_retention(src, start=date(2026, 3, 2), end=date(2026, 3, 16),
+    ...                     start_event="signup", return_event="login")
+    >>> print(con.execute(t).drop(columns="cohort_start").to_string(index=False))
+      cohort  period_offset  cohort_size  returned  retention_rate
+    2026-W10              0            2         2             1.0
+    2026-W10              1            2         1             0.5
+    2026-W11              0            0         0             NaN
     """
     period = P.Period(period)
     _choice(cohort, ("first_time", "recurring"), "cohort")
@@ -287,12 +335,12 @@ def event_retention(
             expected="a whole number >= 0, or nothing for all periods",
         )
     for name, value in (("start_event", start_event), ("return_event", return_event)):
-        if value is not None and not event_type(value).strip("_"):
+        if value is not None and not event_type(str(value)).strip("_"):
             raise InvalidInput(
                 f"{name} {value!r} names no event", field=name, expected="an event name"
             )
-    start_type = None if start_event is None else event_type(start_event)
-    return_type = None if return_event is None else event_type(return_event)
+    start_type = None if start_event is None else event_type(str(start_event))
+    return_type = None if return_event is None else event_type(str(return_event))
     spans = _complete_periods(start, end, period, src.timezone)
     by = list(by)
     keys = segment_keys(src, filters=filters, by=by)
@@ -323,27 +371,44 @@ def event_retention(
     else:
         members = activity.filter(activity.did_start == 1).select(*unit_keys, "idx")
     returns = activity.filter(activity.did_return == 1).select(*unit_keys, ret_idx="idx")
-    pairs = members.join(returns, [*unit_keys, members.idx < returns.ret_idx]).select(
-        *unit_keys, idx=members.idx, gap=returns.ret_idx - members.idx
-    )
     cells = _cells(len(spans), max_periods)
+    sizes = restrict(members, keys)
+    sizes = sizes.group_by([*by, "idx"]).aggregate(cohort_size=sizes.count())
     if returning == "on":
-        hits = pairs.select(*unit_keys, "idx", period_offset=pairs.gap)
+        # one row per member and later period with a return: offset = that period - cohort
+        pairs = members.join(returns, [*unit_keys, members.idx < returns.ret_idx])
+        pairs = pairs.select(*unit_keys, idx=members.idx, gap=returns.ret_idx - members.idx)
         if max_periods is not None:
-            hits = hits.filter(hits.period_offset <= max_periods)
+            pairs = pairs.filter(pairs.gap <= max_periods)
+        pairs = restrict(pairs, keys)
+        returned = pairs.group_by([*by, "idx", pairs.gap.name("period_offset")]).aggregate(
+            returned=pairs.count()
+        )
     else:
-        last = pairs.group_by([*unit_keys, "idx"]).aggregate(last=pairs.gap.max())
-        hits = last.join(
+        # a member is back at every offset 1 .. (its last return period - cohort): count
+        # members per last offset, then add up the counts of all last offsets >= N
+        last = returns.group_by(unit_keys).aggregate(last_idx=returns.ret_idx.max())
+        reach = members.join(last, unit_keys)
+        reach = reach.filter(reach.last_idx > reach.idx)
+        reach = restrict(reach.select(*unit_keys, "idx", reach_n=reach.last_idx - reach.idx), keys)
+        per_reach = reach.group_by([*by, "idx", "reach_n"]).aggregate(n=reach.count())
+        j = per_reach.join(
             cells,
-            [last.idx == cells.idx, cells.period_offset >= 1, cells.period_offset <= last["last"]],
-        ).select(*unit_keys, idx=last.idx, period_offset=cells.period_offset)
+            [
+                per_reach.idx == cells.idx,
+                cells.period_offset >= 1,
+                cells.period_offset <= per_reach.reach_n,
+            ],
+        )
+        j = j.select(
+            *[per_reach[c] for c in by],
+            idx=per_reach.idx,
+            period_offset=cells.period_offset,
+            n=per_reach.n,
+        )
+        returned = j.group_by([*by, "idx", "period_offset"]).aggregate(returned=j.n.sum())
 
-    members = restrict(members, keys)
-    hits = restrict(hits, keys)
-    sizes = members.group_by([*by, "idx"]).aggregate(cohort_size=members.count())
-    returned = hits.group_by([*by, "idx", "period_offset"]).aggregate(returned=hits.count())
-
-    grid = _period_table(spans).select("idx", "cohort", "cohort_start")
+    grid = _period_table(spans)
     frame = grid.join(cells, "idx")
     if by:
         frame = keys.select(*by).distinct().cross_join(frame)
