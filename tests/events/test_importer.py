@@ -371,3 +371,13 @@ def test_progress_is_reported_up_to_the_total(run, tmp_path: Path) -> None:
 def test_missing_path_is_a_file_error(run, tmp_path: Path) -> None:
     with pytest.raises(ImportFileError, match="does not exist"):
         run(tmp_path / "nope.csv")
+
+
+def test_duplicates_counted_by_duckdb_above_the_numpy_limit(
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("keepwell.events.importer.NUMPY_DUPLICATES_MAX_ROWS", 0)
+    summary = run(write_csv(tmp_path / "e.csv", [HEADER, GOOD[1], GOOD[1], GOOD[2], GOOD[1]]))
+    assert any(n.startswith("2 row(s) repeat another row") for n in summary.notes)
+    unique = run(write_csv(tmp_path / "u.csv", [HEADER, *GOOD]))
+    assert not any("repeat" in n for n in unique.notes)

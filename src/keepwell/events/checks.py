@@ -53,6 +53,7 @@ class FieldCheck:
     text: str
     bad: list[str] = field(default_factory=list)
     reasons: list[tuple[str, str]] = field(default_factory=list)  # (condition, reason)
+    late: list[str] = field(default_factory=list)  # bad, but checked on the written files
 
     @property
     def v(self) -> str:
@@ -70,8 +71,9 @@ class FieldCheck:
     def _fill(self, sql: str) -> str:
         return sql.replace("{v}", self.v).replace("{t}", self.t)
 
-    def bad_sql(self) -> str:
-        return " OR ".join(f"({self._fill(b)})" for b in self.bad) or "false"
+    def bad_sql(self, *, late: bool = True) -> str:
+        conditions = self.bad + self.late if late else self.bad
+        return " OR ".join(f"({self._fill(b)})" for b in conditions) or "false"
 
     def reason_sql(self) -> str:
         whens = " ".join(
@@ -82,7 +84,12 @@ class FieldCheck:
 
 @dataclass(frozen=True)
 class Plan:
-    """The SQL of one import: good rows, and rejected rows with their reasons."""
+    """The SQL of one import.
+
+    ``good`` selects the rows that pass every check but the known-customer one (which the
+    importer applies to the written files); ``rejects`` selects every rejected row with its
+    number, first failing field, reasons and original columns.
+    """
 
     good: str
     rejects: str
@@ -120,7 +127,11 @@ def _check(name: str, expr: str, kind: str, *, known: bool) -> FieldCheck:
             check.bad.append(f"{{v}} IS NOT NULL AND length({{v}}) > {limit}")
             check.reasons.append(("true", f"is longer than {limit} characters"))
         if name == "customer_id" and known:
-            check.bad.append(f"{{v}} IS NOT NULL AND NOT ({{v}} IN (SELECT id FROM {KNOWN_TABLE}))")
+            # per row this probe costs as much as parsing the CSV, so the good rows are written
+            # first and their distinct customer ids checked afterwards (see the importer)
+            check.late.append(
+                f"{{v}} IS NOT NULL AND NOT ({{v}} IN (SELECT id FROM {KNOWN_TABLE}))"
+            )
             check.reasons.append(("true", "is not a known customer id (import customers first)"))
         return check
     if name == "user_id":
@@ -222,11 +233,12 @@ def plan_import(source: Source, mapping: ColumnMapping | None, *, known: bool) -
         for c in checks
     )
     outer = ", ".join(f"{c.v} AS {ident(c.name)}" for c in checks)
-    bad = " OR ".join(f"({c.bad_sql()})" for c in checks if c.bad) or "false"
-    good = f"SELECT {outer} FROM (SELECT {inner} FROM {source.relation}) WHERE NOT ({bad})"
+    early = " OR ".join(f"({c.bad_sql(late=False)})" for c in checks if c.bad) or "false"
+    good = f"SELECT {outer} FROM (SELECT {inner} FROM {source.relation}) WHERE NOT ({early})"
 
     # rejects: which field failed first, why, the other failures, the original columns
-    flagged = [(c, f"({c.bad_sql()})") for c in checks if c.bad]
+    flagged = [(c, f"({c.bad_sql()})") for c in checks if c.bad or c.late]
+    bad = " OR ".join(b for _, b in flagged) or "false"
     first_field = " ".join(f"WHEN {b} THEN {literal(c.name)}" for c, b in flagged)
     first_reason = " ".join(f"WHEN {b} THEN {c.reason_sql()}" for c, b in flagged)
     first_value = " ".join(f"WHEN {b} THEN {c.t}" for c, b in flagged)

@@ -26,6 +26,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from keepwell.errors import ImportFileError, InvalidInput
@@ -33,7 +34,7 @@ from keepwell.events.checks import KNOWN_TABLE, Plan, plan_import
 from keepwell.events.duck import connect, ident, literal, literal_list, watch_progress
 from keepwell.events.schema import COLUMNS
 from keepwell.events.source import PARQUET_SUFFIXES, Source, open_source
-from keepwell.events.staging import StagedFile
+from keepwell.events.staging import StagedBatch, StagedFile
 from keepwell.events.store import EventStore
 from keepwell.imports.mapping import ColumnMapping
 from keepwell.imports.schemas import EVENTS
@@ -41,6 +42,9 @@ from keepwell.imports.summary import ImportSummary, Reject
 
 MAX_REJECTS_IN_MEMORY = 1000
 """``ImportSummary.rejects`` holds at most this many; the CSV and the count have all."""
+
+NUMPY_DUPLICATES_MAX_ROWS = 20_000_000
+"""Up to this many rows, duplicate candidates are found by sorting row hashes in memory."""
 
 __all__ = ["MAX_REJECTS_IN_MEMORY", "batch_key", "import_events"]
 
@@ -116,7 +120,19 @@ def import_events(
                 return summary
             if known_customer_ids is not None:
                 _load_known(con, known_customer_ids)
-            _load(con, store, source, plan, key, summary, rejects_dir, strict, report, total)
+            _load(
+                con,
+                store,
+                source,
+                plan,
+                key,
+                summary,
+                rejects_dir,
+                strict,
+                report,
+                total,
+                known=known_customer_ids is not None,
+            )
         finally:
             con.close()
     if progress:
@@ -136,15 +152,21 @@ def _load(
     strict: bool,
     report: Callable[[int], None] | None,
     total: int,
+    *,
+    known: bool,
 ) -> None:
     half = total // 2
-    with store.stage() as batch:
+    batch = store.stage()
+    try:
         on_percent = (lambda p: report(half + int(half * p / 100))) if report else None
         try:
             with watch_progress(con, on_percent):
-                inserted = batch.copy(con, plan.good)
+                batch.copy(con, plan.good)
         except duckdb.Error as exc:
             raise _file_error(source, exc) from None
+        if known and batch.files:
+            batch = _without_unknown_customers(con, store, batch)
+        inserted = batch.rows
         # every line after the header became a good row: there is nothing to reject (a row
         # takes at least one line); else number the rows in a second pass to find the rejects
         complete = inserted > 0 and inserted in (source.total_rows, source.data_lines)
@@ -164,13 +186,16 @@ def _load(
         if inserted == 0:
             summary.notes.append("no row was accepted: nothing was imported")
             return
-        duplicates = _duplicates(con, batch.files)
+        duplicates = _duplicates(con, batch.files, inserted)
         if duplicates:
             summary.notes.append(
                 f"{duplicates} row(s) repeat another row of the file exactly; all were imported "
                 "(events may repeat)"
             )
         result = batch.commit(batch_key=key)
+    finally:
+        if not batch.committed:
+            batch.discard()
     if result.skipped:  # the same file was committed by another import meanwhile
         summary.rows = summary.rejected = 0
         summary.rejects.clear()
@@ -178,6 +203,34 @@ def _load(
         summary.notes.append("another import of the same content finished first: nothing imported")
         return
     summary.inserted = result.rows
+
+
+def _without_unknown_customers(
+    con: duckdb.DuckDBPyConnection, store: EventStore, batch: StagedBatch
+) -> StagedBatch:
+    """``batch`` without rows of customers not in the known table (rewritten only if any).
+
+    Checking the distinct customer ids of the written files costs a fraction of probing every
+    row while parsing; the rare file with unknown customers pays for one more copy.
+    """
+    files = literal_list([str(f.path) for f in batch.files])
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE keepwell_seen_customers AS "
+        f"SELECT DISTINCT customer_id FROM read_parquet({files})"
+    )
+    (unknown,) = con.execute(
+        "SELECT count(*) FROM keepwell_seen_customers "
+        f"WHERE customer_id NOT IN (SELECT id FROM {KNOWN_TABLE})"
+    ).fetchone()
+    if not unknown:
+        return batch
+    kept = store.stage()
+    kept.copy(
+        con,
+        f"SELECT * FROM read_parquet({files}) WHERE customer_id IN (SELECT id FROM {KNOWN_TABLE})",
+    )
+    batch.discard()
+    return kept
 
 
 def batch_key(source: Source, mapping: ColumnMapping | None, timezone: str) -> str:
@@ -277,21 +330,36 @@ def _write_rejects(
     )
 
 
-def _duplicates(con: duckdb.DuckDBPyConnection, files: list[StagedFile]) -> int:
+def _duplicates(con: duckdb.DuckDBPyConnection, files: list[StagedFile], rows: int) -> int:
     """Rows identical to an earlier row (all six columns), among the written files.
 
-    A 64-bit hash finds candidates cheaply; only rows sharing a hash are compared in full.
+    A 64-bit hash of each row finds candidates (sorted with NumPy up to
+    :data:`NUMPY_DUPLICATES_MAX_ROWS`, 8 bytes a row; by DuckDB, which can spill, above); only
+    rows sharing a hash are then compared in full, so the count is exact.
     """
     cols = ", ".join(ident(c) for c in COLUMNS)
     src = f"read_parquet({literal_list([str(f.path) for f in files])})"
-    (upper,) = con.execute(f"SELECT count(*) - count(DISTINCT hash({cols})) FROM {src}").fetchone()
-    if not upper:
-        return 0
-    (exact,) = con.execute(
-        f"WITH suspects AS (SELECT hash({cols}) AS h FROM {src} GROUP BY h HAVING count(*) > 1) "
-        f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {src} "
-        f"WHERE hash({cols}) IN (SELECT h FROM suspects) GROUP BY {cols})"
-    ).fetchone()
+    if rows <= NUMPY_DUPLICATES_MAX_ROWS:
+        hashes = con.execute(f"SELECT hash({cols}) AS h FROM {src}").fetchnumpy()["h"]
+        hashes = np.sort(np.asarray(hashes))
+        repeated = hashes[1:][hashes[1:] == hashes[:-1]]
+        if not len(repeated):
+            return 0
+        suspects = pa.table({"h": np.unique(repeated)})
+    else:
+        suspects = con.execute(
+            f"SELECT hash({cols}) AS h FROM {src} GROUP BY h HAVING count(*) > 1"
+        ).to_arrow_table()
+        if not suspects.num_rows:
+            return 0
+    con.register("keepwell_suspects", suspects)
+    try:
+        (exact,) = con.execute(
+            f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {src} "
+            f"WHERE hash({cols}) IN (SELECT h FROM keepwell_suspects) GROUP BY {cols})"
+        ).fetchone()
+    finally:
+        con.unregister("keepwell_suspects")
     return int(exact)
 
 
