@@ -300,6 +300,27 @@ def test_ltv_states_its_churn_window(make_sources) -> None:
     assert one.ltv == pytest.approx(1125 * 0.5 * 9)
 
 
+def test_ltv_by_segment_keeps_customers_without_a_value(make_sources) -> None:
+    # c0, c1 and n0 have no industry: at the start of Jan/Feb/Mar 2, 1, 1 of them, 2 lost:
+    # churn 2/4, ARPA n0's 2000, LTV 2000 x 0.8 x 2. Travel (c2..c9): 8, 8, 8, 1 lost (c2).
+    ids = [f"c{i}" for i in range(10)] + ["n0"]
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "signup_at": pd.to_datetime(["2025-12-01"] * 11),
+            "industry": [None if c in ("c0", "c1", "n0") else "travel" for c in ids],
+        }
+    )
+    src = make_sources({"customers": customers, "subscriptions": LTV_ROWS})
+    out = src.con.execute(ltv(src, **MAR, by=["industry"]))
+    unknown = out[out.industry.isna()].iloc[0]
+    travel = out[out.industry == "travel"].iloc[0]
+    assert unknown.monthly_churn_rate == pytest.approx(0.5)
+    assert unknown.ltv == pytest.approx(3200)
+    assert travel.monthly_churn_rate == pytest.approx(1 / 24)
+    assert travel.ltv == pytest.approx(1000 * 0.8 * 24)
+
+
 def test_ltv_is_null_without_churn(make_sources) -> None:
     src = make_sources({"subscriptions": LTV_ROWS})
     dec = run(src, ltv, start=date(2025, 12, 1), end=date(2026, 1, 1)).loc["USD", "2025-12"]

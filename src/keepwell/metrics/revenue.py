@@ -32,7 +32,7 @@ from dateutil.relativedelta import relativedelta
 from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
 from keepwell.metrics.activity import bridged_subscriptions
-from keepwell.metrics.churn import customer_churn, period_table
+from keepwell.metrics.churn import customer_periods, period_table
 from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
@@ -316,8 +316,10 @@ def trailing_churn(
     The window of a period ending at d1 is the ``churn_window_months`` whole calendar months
     ending at the last month boundary at or before d1 (for month and quarter periods: the
     months just before d1). ``monthly_churn_rate`` = sum start_lost / sum customers_start over
-    those months (from :func:`~keepwell.metrics.churn.customer_churn`, period month): the
-    customer-weighted mean of the monthly churn rates; null when no customer was active.
+    those months (the start-cohort churn of :func:`~keepwell.metrics.churn.customer_churn`,
+    period month, aggregated here from its per-customer drill-down
+    :func:`~keepwell.metrics.churn.customer_periods`): the customer-weighted mean of the
+    monthly churn rates; null when no customer was active.
 
     Columns: [by...], period, churn_window_start, churn_window_end, churn_window_months,
     window_customers_start, window_lost, monthly_churn_rate.
@@ -342,7 +344,7 @@ def trailing_churn(
             }
         )
     )
-    monthly = customer_churn(
+    cp = customer_periods(
         src,
         start=min(window_starts),
         end=max(window_ends),
@@ -351,9 +353,11 @@ def trailing_churn(
         filters=filters,
         by=by,
     )
-    monthly = monthly.select(
-        *by, "start_lost", "customers_start", m_start="period_start", m_end="period_end"
+    monthly = cp.group_by([*by, "period_start", "period_end"]).aggregate(
+        customers_start=cp.active_start.sum(),
+        start_lost=(cp.active_start & ~cp.active_end).sum(),
     )
+    monthly = monthly.rename(m_start="period_start", m_end="period_end")
     j = windows.join(
         monthly,
         (monthly.m_start >= windows.churn_window_start)
