@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -135,9 +136,7 @@ def generate(
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    work = out_dir / ".generating"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    work = Path(tempfile.mkdtemp(prefix=".generating-", dir=out_dir))
     try:
         rows, parts = _write(
             work,
@@ -149,6 +148,8 @@ def generate(
             progress=progress,
         )
         kinds = _FILES[business]
+        for stale in {kind for both in _FILES.values() for kind in both} - set(kinds):
+            (out_dir / f"{stale}.csv").unlink(missing_ok=True)  # from the other business
         for name in (*kinds, "truth"):
             (work / f"{name}.csv").replace(out_dir / f"{name}.csv")
         shutil.rmtree(out_dir / "events", ignore_errors=True)
