@@ -7,8 +7,8 @@ Definitions (``docs/metrics/event_retention.md``):
   23:30 UTC on a Sunday is on Monday in Berlin, so in the next week). ``start`` is floored to
   its period; only periods that are **complete** by ``end`` (exclusive) are analysed.
 * An **event type** is the event name lower-cased with every character outside ``a-z0-9``
-  replaced by ``_`` ("Page View", "page-view" and "page_view" are one type; same as the
-  rollup's ``n_<type>`` columns). ``None`` = any event.
+  replaced by ``_`` (:func:`~keepwell.metrics.daily.event_slug`: "Page View", "page-view" and
+  "page_view" are one type, as in the rollup's ``n_<type>`` columns). ``None`` = any event.
 * **Unit**: customers (``unit="customer"``) or users (``unit="user"``: a user is a
   (customer_id, user_id) pair; events without a user_id are not counted for users).
 * **Cohorts** (``cohort``): ``first_time`` -- a unit's cohort is the period of its first-ever
@@ -26,13 +26,12 @@ retention_rate. A cohort has the offsets 0 .. (last analysed period - cohort), c
 ``max_periods``; every analysed period and segment group appears, empty cohorts with size 0.
 Duplicate events count once (a unit either did an event in a period or not).
 
-Reads the daily rollup when its grain suffices (customers, rollup days in the reporting zone),
-else raw events; identical results either way.
+Reads the daily rollup when its grain suffices (customers, rollup days in the reporting zone:
+:func:`~keepwell.metrics.daily.reads_rollup`), else raw events; identical results either way.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -43,26 +42,16 @@ import pandas as pd
 
 from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
+from keepwell.metrics.daily import COUNT_PREFIX, event_slug, event_slug_expr, reads_rollup
 from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
 
-__all__ = ["event_retention", "event_type"]
+__all__ = ["event_retention"]
 
 CohortKind = Literal["first_time", "recurring"]
 Returning = Literal["on", "on_or_after"]
 Unit = Literal["customer", "user"]
-
-_NOT_ALNUM = re.compile(r"[^a-z0-9]")
-
-
-def event_type(name: str) -> str:
-    """The event type of an event name (as in the rollup's ``n_<type>`` columns).
-
-    >>> event_type("Report Created!")
-    'report_created_'
-    """
-    return _NOT_ALNUM.sub("_", name.lower())
 
 
 def _choice(value: str, allowed: Sequence[str], field: str) -> str:
@@ -161,11 +150,6 @@ def _cells(n_periods: int, max_periods: int | None) -> ir.Table:
     return ibis.memtable(df, schema={"idx": "int64", "period_offset": "int64"})
 
 
-def _reads_rollup(src: Sources, unit: str) -> bool:
-    rollup_tz = src.extra.get("rollup_timezone", src.timezone)
-    return src.has_rollup and unit == "customer" and rollup_tz == src.timezone
-
-
 def _activity_raw(
     src: Sources,
     *,
@@ -190,7 +174,7 @@ def _activity_raw(
     if (start_type, return_type) != (None, None):
         # event types are computed on the (few) distinct names, not on every event
         names = e.select("event").distinct()
-        names = names.mutate(type=names.event.lower().re_replace(r"[^a-z0-9]", "_"))
+        names = names.mutate(type=event_slug_expr(names.event))
         if None not in (start_type, return_type):
             names = names.filter(names.type.isin(sorted({start_type, return_type})))
         e = e.left_join(names, "event").select(*e.columns, type=names.type)
@@ -232,7 +216,7 @@ def _activity_rollup(
     def count(t: str | None) -> ir.IntegerValue:
         if t is None:
             return r.events.fill_null(0)
-        col = f"n_{t}"
+        col = f"{COUNT_PREFIX}{t}"
         return r[col].fill_null(0) if col in r.columns else ibis.literal(0, type="int64")
 
     r = r.select(
@@ -335,18 +319,18 @@ def event_retention(
             expected="a whole number >= 0, or nothing for all periods",
         )
     for name, value in (("start_event", start_event), ("return_event", return_event)):
-        if value is not None and not event_type(str(value)).strip("_"):
+        if value is not None and not event_slug(str(value)).strip("_"):
             raise InvalidInput(
                 f"{name} {value!r} names no event", field=name, expected="an event name"
             )
-    start_type = None if start_event is None else event_type(str(start_event))
-    return_type = None if return_event is None else event_type(str(return_event))
+    start_type = None if start_event is None else event_slug(str(start_event))
+    return_type = None if return_event is None else event_slug(str(return_event))
     spans = _complete_periods(start, end, period, src.timezone)
     by = list(by)
     keys = segment_keys(src, filters=filters, by=by)
     unit_keys = ["customer_id", "user_id"] if unit == "user" else ["customer_id"]
 
-    if _reads_rollup(src, unit):
+    if reads_rollup(src, unit=unit):
         activity, first = _activity_rollup(
             src,
             spans=spans,
