@@ -240,7 +240,8 @@ class SaasChunk:
             - 0.6 * (self.crisis & (t + 1 == w.crisis_period))
             - 1.2 * (rng.random(n) < 0.015)
         )
-        self.h = m.mu + 0.85 * (self.h - m.mu) + 0.3 * rng.normal(size=n) + shock
+        moved = m.mu + 0.85 * (self.h - m.mu) + 0.3 * rng.normal(size=n) + shock
+        self.h = np.where(self.state == NEW, self.h, moved)  # health starts at sign-up
 
     # --- subscription rows ----------------------------------------------------------------------
 
