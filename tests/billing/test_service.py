@@ -68,3 +68,35 @@ def test_customer_history_ordering(db_session: Session) -> None:
         s1.id,
         s2.id,
     ]
+
+
+def test_trials_are_not_paying_customers(db_session: Session) -> None:
+    from keepwell.billing.models import SubscriptionStatus
+
+    c = make_customer(db_session)
+    make_subscription(
+        db_session,
+        c,
+        mrr_minor=0,
+        status=SubscriptionStatus.trialing,
+        started_at=at(2026, 1, 1),
+        ended_at=at(2026, 1, 15),
+    )
+    make_subscription(db_session, c, mrr_minor=4900, started_at=at(2026, 1, 15))
+    t = make_customer(db_session)  # a trial that never converts
+    make_subscription(
+        db_session,
+        t,
+        mrr_minor=0,
+        status=SubscriptionStatus.trialing,
+        started_at=at(2026, 1, 20),
+        ended_at=at(2026, 2, 3),
+    )
+    assert service.active_customer_count(db_session=db_session, at=at(2026, 1, 10)) == 0
+    assert service.active_customer_count(db_session=db_session, at=at(2026, 1, 25)) == 1
+    churn = service.logo_churn(db_session=db_session, start=at(2026, 2, 1), end=at(2026, 3, 1))
+    assert (churn.at_start, churn.lost) == (1, 0)
+    current = service.current_subscriptions(
+        db_session=db_session, customer_ids=[t.id], at=at(2026, 1, 25)
+    )
+    assert current[t.id][0].status is SubscriptionStatus.trialing  # still shown as a trial

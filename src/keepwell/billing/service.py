@@ -2,7 +2,8 @@
 
 Conventions (PRODUCT.md section 1): a subscription row is *in force* at time t when
 ``started_at <= t < ended_at`` (``ended_at`` exclusive, open when null); a customer is *active*
-at t when at least one of its rows is in force. The full metrics engine (grace gaps, movements,
+(a paying customer) at t when at least one of its rows is in force and is not a trial. Trials
+count once they convert: the paid row's start is when the customer is new. The full metrics engine (grace gaps, movements,
 cohorts) lives in ``keepwell.metrics``; this module answers the operational questions.
 """
 
@@ -16,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from keepwell.billing.models import Invoice, Order, Subscription
+from keepwell.billing.models import Invoice, Order, Subscription, SubscriptionStatus
 
 
 def _in_force(at: datetime):
@@ -24,6 +25,11 @@ def _in_force(at: datetime):
         Subscription.started_at <= at,
         or_(Subscription.ended_at.is_(None), Subscription.ended_at > at),
     )
+
+
+def _paying(at: datetime):
+    """In force at ``at`` and not a trial: what makes someone a customer for churn and MRR."""
+    return and_(_in_force(at), Subscription.status != SubscriptionStatus.trialing)
 
 
 def current_subscriptions(
@@ -50,7 +56,7 @@ def mrr_at(*, db_session: Session, at: datetime) -> dict[str, int]:
     """
     rows = db_session.execute(
         select(Subscription.currency, func.sum(Subscription.mrr_minor))
-        .where(_in_force(at))
+        .where(_paying(at))
         .group_by(Subscription.currency)
     )
     return {currency: int(total) for currency, total in rows}
@@ -60,7 +66,7 @@ def active_customer_count(*, db_session: Session, at: datetime) -> int:
     """Customers with at least one subscription row in force at ``at``."""
     return (
         db_session.scalar(
-            select(func.count(func.distinct(Subscription.customer_id))).where(_in_force(at))
+            select(func.count(func.distinct(Subscription.customer_id))).where(_paying(at))
         )
         or 0
     )
@@ -86,8 +92,8 @@ class LogoChurn:
 
 def logo_churn(*, db_session: Session, start: datetime, end: datetime) -> LogoChurn:
     """Start-cohort logo churn for the period [start, end) (see :class:`LogoChurn`)."""
-    active_start = select(Subscription.customer_id).where(_in_force(start)).distinct().subquery()
-    active_end = select(Subscription.customer_id).where(_in_force(end)).distinct().subquery()
+    active_start = select(Subscription.customer_id).where(_paying(start)).distinct().subquery()
+    active_end = select(Subscription.customer_id).where(_paying(end)).distinct().subquery()
     at_start = db_session.scalar(select(func.count()).select_from(active_start)) or 0
     kept = (
         db_session.scalar(

@@ -5,7 +5,8 @@ Every metric takes a :class:`Sources`. Tables and columns (timestamps are naive 
 ``customers``      customer_id (external id), signup_at, industry, country, status, owner,
                    plus one ``attr_<name>`` text column per custom attribute
 ``customer_tags``  customer_id, tag
-``subscriptions``  customer_id, plan, mrr_minor, currency, started_at, ended_at (null = open)
+``subscriptions``  customer_id, plan, mrr_minor, currency, started_at, ended_at (null = open);
+                   trial rows are left out: a customer counts from their first paid row
 ``invoices``       customer_id, amount_minor, currency, issued_at, due_at, paid_at, status
 ``orders``         customer_id, ordered_at, amount_minor, currency, category, status
 ``surveys``        customer_id, kind, score, responded_at
@@ -224,7 +225,9 @@ def read_operational(engine: Engine) -> dict[str, pd.DataFrame]:
             Subscription.currency,
             Subscription.started_at,
             Subscription.ended_at,
-        ).join(Customer, Customer.id == Subscription.customer_id),
+        )
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .where(Subscription.status != "trialing"),
         "invoices": select(
             ext,
             Invoice.amount_minor,
