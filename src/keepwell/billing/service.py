@@ -3,8 +3,9 @@
 Conventions (PRODUCT.md section 1): a subscription row is *in force* at time t when
 ``started_at <= t < ended_at`` (``ended_at`` exclusive, open when null); a customer is *active*
 (a paying customer) at t when at least one of its rows is in force and is not a trial. Trials
-count once they convert: the paid row's start is when the customer is new. The full metrics engine (grace gaps, movements,
-cohorts) lives in ``keepwell.metrics``; this module answers the operational questions.
+count once they convert: the paid row's start is when the customer is new. The full metrics
+engine (grace gaps, movements, cohorts) lives in ``keepwell.metrics``; this module answers the
+operational questions.
 """
 
 from __future__ import annotations
