@@ -276,12 +276,13 @@ def open_default(
     The daily rollup is first brought up to date with the event store (cost proportional to
     events appended since its last refresh) and attached as ``rollup``.
     """
-    from keepwell.db import engine_from_settings
+    from keepwell.db import engine_from_settings, require_schema
     from keepwell.events.store import EventStore
 
     own = engine is None
     engine = engine or engine_from_settings(settings)
     try:
+        require_schema(engine)
         frames = read_operational(engine)
     finally:
         if own:
