@@ -98,28 +98,41 @@ def mrr_pairs(
 ) -> ir.Table:
     """MRR of each customer and currency at two instants of each grid row.
 
-    ``at0`` and ``at1`` name timestamp columns of ``grid``. Returns one row per
-    ([by...], customer_id, currency, grid row) in which the customer had a row in force at
-    either instant: the grid's columns plus ``mrr0`` = MRR at ``grid[at0]`` and ``mrr1`` = MRR
-    at ``grid[at1]`` (0 when nothing was in force).
+    ``at0`` <= ``at1`` name timestamp columns of ``grid``, whose rows ``period_start``
+    identifies. One range join: each row meets the grid rows it overlaps ([at0, at1], ends
+    included). Returns one row per ([by...], customer_id, currency, period_start) with a row
+    overlapping: ``mrr0`` = MRR at ``grid[at0]``, ``mrr1`` = MRR at ``grid[at1]`` (0 when
+    nothing was in force then).
     """
-    keys = [*by, "customer_id", "currency", *grid.columns]
+    j = rows.join(grid, (rows.started_at <= grid[at1]) & (rows.ended_at > grid[at0]))
+    mrr = j.mrr_minor.cast("int64")
     zero = ibis.literal(0, type="int64")
-    parts = []
-    for col, here, there in ((at0, "mrr0", "mrr1"), (at1, "mrr1", "mrr0")):
-        t = grid[col]
-        j = rows.join(grid, (rows.started_at <= t) & (t < rows.ended_at))
-        parts.append(j.select(*keys, **{here: j.mrr_minor.cast("int64"), there: zero}))
-    both = parts[0].union(parts[1], distinct=False)
-    return both.group_by(keys).aggregate(mrr0=both.mrr0.sum(), mrr1=both.mrr1.sum())
+    in_force = {
+        name: (j.started_at <= j[col]) & (j[col] < j.ended_at)
+        for name, col in (("mrr0", at0), ("mrr1", at1))
+    }
+    j = j.select(
+        *by,
+        "customer_id",
+        "currency",
+        "period_start",
+        **{name: ibis.ifelse(cond, mrr, zero) for name, cond in in_force.items()},
+    )
+    keys = [*by, "customer_id", "currency", "period_start"]
+    return j.group_by(keys).aggregate(mrr0=j.mrr0.sum(), mrr1=j.mrr1.sum())
 
 
-def _groups(rows: ir.Table, grid: ir.Table, lo: str, by: Sequence[str]) -> ir.Table:
-    """Every ([by...], currency) with a row overlapping the grid, crossed with the grid."""
-    bounds = grid.aggregate(lo=grid[lo].min(), hi=grid.period_end.max())
-    live = rows.cross_join(bounds)
-    live = live.filter(live.started_at <= live.hi, live.ended_at > live.lo)
-    return live.select(*by, "currency").distinct().cross_join(grid)
+def _per_group(
+    per_customer: ir.Table, grid: ir.Table, by: Sequence[str], values: Sequence[str]
+) -> ir.Table:
+    """Sum ``values`` per ([by...], currency, grid row), every grid row for every group seen,
+    then widened with the grid's columns."""
+    keys = [*by, "currency", "period_start"]
+    frame = per_customer.select(*by, "currency").distinct().cross_join(grid.select("period_start"))
+    t = sum_over_frame(per_customer, frame, keys, values)
+    t = t.join(grid, "period_start")
+    extra = [c for c in grid.columns if c not in GRID]
+    return t.select(*by, "currency", *GRID, *extra, *values)
 
 
 def _first_paid(src: Sources) -> ir.Table:
@@ -200,7 +213,7 @@ def mrr_movements(
     per_customer = p.select(
         *by,
         "currency",
-        *GRID,
+        "period_start",
         customers_start=ibis.ifelse(m0 > 0, 1, 0),
         customers_end=ibis.ifelse(m1 > 0, 1, 0),
         mrr_start=m0,
@@ -208,10 +221,7 @@ def mrr_movements(
         **{k: ibis.ifelse(flags[k], amounts[k], 0) for k in flags},
         **{k: ibis.ifelse(flags[v], 1, 0) for k, v in counts.items()},
     )
-    keys = [*by, "currency", *GRID]
-    t = sum_over_frame(
-        per_customer, _groups(rows, grid, "period_start", by), keys, MOVEMENT_COLUMNS
-    )
+    t = _per_group(per_customer, grid, by, MOVEMENT_COLUMNS)
     losses = t.churned + t.contraction
     gains = t.new + t.reactivation + t.expansion
     t = t.mutate(
@@ -277,22 +287,20 @@ def revenue_retention(
     rows = paying_rows(src, grace_days=grace_days, filters=filters, by=by)
     grid = _window_grid(src, start, end, period, window_months)
     pairs = mrr_pairs(rows, grid, at0="window_start", at1="period_end", by=by)
-    cohort = pairs.filter(pairs.mrr0 > 0)
-    m0, m1 = cohort.mrr0, cohort.mrr1
-    per_customer = cohort.select(
+    m0, m1 = pairs.mrr0, pairs.mrr1
+    in_cohort = m0 > 0
+    per_customer = pairs.select(
         *by,
         "currency",
-        *GRID,
-        "window_start",
-        customers_start=ibis.literal(1, type="int64"),
-        customers_retained=ibis.ifelse(m1 > 0, 1, 0),
+        "period_start",
+        customers_start=ibis.ifelse(in_cohort, 1, 0),
+        customers_retained=ibis.ifelse(in_cohort & (m1 > 0), 1, 0),
         mrr_start=m0,
-        mrr_end=m1,
-        mrr_retained=ibis.ifelse(m1 < m0, m1, m0),
+        mrr_end=ibis.ifelse(in_cohort, m1, 0),
+        mrr_retained=ibis.ifelse(in_cohort, ibis.ifelse(m1 < m0, m1, m0), 0),
     )
     values = ["customers_start", "customers_retained", "mrr_start", "mrr_end", "mrr_retained"]
-    keys = [*by, "currency", *GRID, "window_start"]
-    t = sum_over_frame(per_customer, _groups(rows, grid, "window_start", by), keys, values)
+    t = _per_group(per_customer, grid, by, values)
     t = t.mutate(
         nrr=ratio(t.mrr_end, t.mrr_start),
         grr=ratio(t.mrr_retained, t.mrr_start),
