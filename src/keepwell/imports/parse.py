@@ -67,8 +67,8 @@ def currency_decimals(code: str) -> int:
     return get_currency_precision(code.upper())
 
 
-def _bad(values: pa.Array, ok: pa.Array) -> pa.Array:
-    """Rows with a value that is not ok."""
+def invalid(values: pa.Array, ok: pa.Array) -> pa.Array:
+    """Rows that have a value, and it is not ok."""
     return pc.and_(pc.is_valid(values), pc.invert(ok.fill_null(False)))
 
 
@@ -107,7 +107,7 @@ def integer(
 ) -> pa.Array:
     """Whole numbers (``12``, ``+3``, ``4.0``) within ``minimum``..``maximum``."""
     ok = _matches(values, _INTEGER)
-    problems.add(_bad(values, ok), field, "expected a whole number, e.g. 3", values)
+    problems.add(invalid(values, ok), field, "expected a whole number, e.g. 3", values)
     digits = pc.replace_substring_regex(pc.if_else(ok, values, None), r"\.0*$", "")
     parsed = pc.cast(digits, pa.int64())
     if minimum is None and maximum is None:
@@ -130,7 +130,7 @@ def integer(
 def number(values: pa.Array, *, field: str, problems: Problems) -> pa.Array:
     """Decimal numbers (``12``, ``-0.5``, ``1e3``) as float64."""
     ok = _matches(values, _NUMBER)
-    problems.add(_bad(values, ok), field, "expected a number, e.g. 12.5", values)
+    problems.add(invalid(values, ok), field, "expected a number, e.g. 12.5", values)
     return pc.cast(pc.if_else(ok, values, None), pa.float64())
 
 
@@ -140,7 +140,7 @@ def choice(
     """One of ``choices`` (compared case-insensitively, returned as listed)."""
     lowered = pc.utf8_lower(values)
     ok = pc.is_in(lowered, value_set=pa.array([c.lower() for c in choices]))
-    problems.add(_bad(values, ok), field, f"expected one of: {', '.join(choices)}", values)
+    problems.add(invalid(values, ok), field, f"expected one of: {', '.join(choices)}", values)
     index = pc.index_in(lowered, value_set=pa.array([c.lower() for c in choices]))
     return pc.take(pa.array(choices), index)
 
@@ -149,7 +149,7 @@ def email(values: pa.Array, *, field: str, problems: Problems) -> pa.Array:
     """An e-mail address (``name@domain.tld``, at most 320 characters)."""
     ok = pc.and_(_matches(values, _EMAIL), pc.less_equal(pc.utf8_length(values), 320))
     problems.add(
-        _bad(values, ok), field, "invalid e-mail address, expected e.g. ana@example.com", values
+        invalid(values, ok), field, "invalid e-mail address, expected e.g. ana@example.com", values
     )
     return pc.if_else(ok, values, None)
 
@@ -159,7 +159,7 @@ def country(values: pa.Array, *, field: str, problems: Problems) -> pa.Array:
     upper = pc.utf8_upper(values)
     ok = pc.is_in(upper, value_set=pa.array(sorted(country_codes())))
     problems.add(
-        _bad(values, ok),
+        invalid(values, ok),
         field,
         "unknown country code, expected ISO 3166-1 alpha-2, e.g. DE, US",
         values,
@@ -173,7 +173,7 @@ def time_zone(values: pa.Array, *, field: str, problems: Problems) -> pa.Array:
     keys = pa.array(list(zones))
     index = pc.index_in(pc.utf8_lower(values), value_set=keys)
     problems.add(
-        _bad(values, pc.is_valid(index)),
+        invalid(values, pc.is_valid(index)),
         field,
         "unknown time zone, expected an IANA name, e.g. Europe/Berlin",
         values,
@@ -186,7 +186,7 @@ def currency(values: pa.Array, *, field: str, problems: Problems) -> pa.Array:
     upper = pc.utf8_upper(values)
     ok = pc.is_in(upper, value_set=pa.array(sorted(currency_codes())))
     problems.add(
-        _bad(values, ok), field, "unknown currency, expected ISO 4217, e.g. EUR, USD", values
+        invalid(values, ok), field, "unknown currency, expected ISO 4217, e.g. EUR, USD", values
     )
     return pc.if_else(ok, upper, None)
 
@@ -199,7 +199,7 @@ def timestamp(values: pa.Array, *, field: str, problems: Problems, tz: str) -> p
     daylight-saving change) are rejected rather than guessed.
     """
     shaped = _matches(values, _ISO)
-    problems.add(_bad(values, shaped), field, EXPECTED_TIMESTAMP, values)
+    problems.add(invalid(values, shaped), field, EXPECTED_TIMESTAMP, values)
     with_offset = as_bool(pc.and_(shaped, _matches(values, _OFFSET)))
     naive = as_bool(shaped) & ~with_offset
     series = values.to_pandas()
@@ -208,7 +208,7 @@ def timestamp(values: pa.Array, *, field: str, problems: Problems, tz: str) -> p
         result[with_offset] = pd.to_datetime(
             series[with_offset], format="ISO8601", utc=True, errors="coerce"
         )
-    invalid = np.zeros(len(series), dtype=bool)
+    unreal = np.zeros(len(series), dtype=bool)
     if naive.any():
         local = pd.to_datetime(series[naive], format="ISO8601", errors="coerce")
         zoned = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
@@ -222,10 +222,10 @@ def timestamp(values: pa.Array, *, field: str, problems: Problems, tz: str) -> p
             "add a UTC offset, e.g. +01:00",
             values,
         )
-        invalid[np.flatnonzero(naive)] = local.isna().to_numpy()
-    invalid |= with_offset & result.isna().to_numpy()
+        unreal[np.flatnonzero(naive)] = local.isna().to_numpy()
+    unreal |= with_offset & result.isna().to_numpy()
     problems.add(
-        invalid, field, "not a valid calendar date/time (years 1678-2261 are supported)", values
+        unreal, field, "not a valid calendar date/time (years 1678-2261 are supported)", values
     )
     return pa.array(result.dt.floor("us"), type=pa.timestamp("ns", tz="UTC")).cast(
         pa.timestamp("us", tz="UTC")
@@ -238,7 +238,7 @@ def minor_units(values: pa.Array, *, field: str, problems: Problems) -> pa.Array
     problems.add(negative, field, "must not be negative", values)
     ok = _matches(values, r"^\+?\d{1,18}$")
     problems.add(
-        pc.and_(_bad(values, ok), pc.invert(negative)),
+        pc.and_(invalid(values, ok), pc.invert(negative)),
         field,
         "expected a whole number of minor units (e.g. cents), e.g. 4900",
         values,
@@ -258,7 +258,7 @@ def major_units(
     problems.add(negative, field, "must not be negative", values)
     ok = _matches(values, _AMOUNT)
     problems.add(
-        pc.and_(_bad(values, ok), pc.invert(negative)),
+        pc.and_(invalid(values, ok), pc.invert(negative)),
         field,
         "expected a non-negative amount with '.' as decimal point, e.g. 49.90",
         values,

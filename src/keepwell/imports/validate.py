@@ -57,9 +57,6 @@ TABLES: dict[str, Table] = {
 }
 """The table each kind is upserted into (on ``external_id``)."""
 
-MONEY_COLUMN = {"amount": "amount_minor", "mrr": "mrr_minor", "price": "mrr_minor"}
-"""Database column of each money field (a subscription's price becomes its MRR)."""
-
 
 @dataclass
 class Options:
@@ -143,13 +140,13 @@ class _Rows:
             return column.type.length
         return None
 
-    def parse(self, f: Field, *, column: str | None = None) -> pa.Array | None:
-        """Parse field ``f`` into database column ``column`` (default: same name).
+    def parse(self, f: Field) -> pa.Array | None:
+        """Parse field ``f`` into the database column of the same name.
 
         Returns the parsed values, or None when the file does not have the column and the
         field has no default.
         """
-        column = column or f.name
+        column = f.name
         cells = self.cells(f.name)
         if cells is None:
             if f.default is None:
@@ -266,12 +263,8 @@ class _Rows:
         keys = pc.unique(cells.drop_null()).to_pylist()
         found = fetch_columns(db_session, key=column, keys=keys, columns=select)
         known = pc.is_in(cells, value_set=pa.array(list(found), pa.string()))
-        self.problems.add(_bad(cells, known), name, missing, cells)
+        self.problems.add(parse.invalid(cells, known), name, missing, cells)
         return found
-
-
-def _bad(values: pa.Array, ok: pa.Array) -> pa.Array:
-    return pc.and_(pc.is_valid(values), pc.invert(ok.fill_null(False)))
 
 
 def currency_exponents(currency: pa.Array) -> np.ndarray:
@@ -329,7 +322,7 @@ def _ids(cells: pa.Array, found: dict[str, tuple[Any, ...]], at: int = 0) -> pa.
     return pc.take(pa.array([found[k][at] for k in keys], pa.int64()), index)
 
 
-def _customers(rows: _Rows, db_session: Session) -> dict[str, list[Any] | None]:
+def _customers(rows: _Rows, db_session: Session) -> dict[str, Any]:
     schema = rows.frame.schema
     for name in (
         "external_id",
@@ -356,7 +349,7 @@ def _customers(rows: _Rows, db_session: Session) -> dict[str, list[Any] | None]:
     return extras
 
 
-def _subscriptions(rows: _Rows, db_session: Session) -> dict[str, list[Any] | None]:
+def _subscriptions(rows: _Rows, db_session: Session) -> dict[str, Any]:
     schema = rows.frame.schema
     for name in ("external_id", "plan", "quantity", "started_at", "ended_at", "status"):
         rows.parse(schema.field(name))
@@ -385,7 +378,7 @@ def _subscriptions(rows: _Rows, db_session: Session) -> dict[str, list[Any] | No
     return {}
 
 
-def _invoices(rows: _Rows, db_session: Session) -> dict[str, list[Any] | None]:
+def _invoices(rows: _Rows, db_session: Session) -> dict[str, Any]:
     schema = rows.frame.schema
     for name in ("external_id", "issued_at", "due_at", "paid_at", "status", "attempt_count"):
         rows.parse(schema.field(name))
@@ -424,7 +417,7 @@ def _amount(rows: _Rows, currency: pa.Array) -> None:
     rows.provided.add("amount_minor")
 
 
-def _orders(rows: _Rows, db_session: Session) -> dict[str, list[Any] | None]:
+def _orders(rows: _Rows, db_session: Session) -> dict[str, Any]:
     schema = rows.frame.schema
     for name in ("external_id", "ordered_at", "category", "items", "status"):
         rows.parse(schema.field(name))
@@ -434,7 +427,7 @@ def _orders(rows: _Rows, db_session: Session) -> dict[str, list[Any] | None]:
     return {}
 
 
-def _surveys(rows: _Rows, db_session: Session) -> dict[str, list[Any] | None]:
+def _surveys(rows: _Rows, db_session: Session) -> dict[str, Any]:
     schema = rows.frame.schema
     for name in (
         "external_id",
@@ -471,7 +464,7 @@ def _surveys(rows: _Rows, db_session: Session) -> dict[str, list[Any] | None]:
     return {}
 
 
-def _tickets(rows: _Rows, db_session: Session) -> dict[str, list[Any] | None]:
+def _tickets(rows: _Rows, db_session: Session) -> dict[str, Any]:
     schema = rows.frame.schema
     for name in ("external_id", "subject", "priority", "status", "opened_at", "closed_at"):
         rows.parse(schema.field(name))
