@@ -132,3 +132,21 @@ def test_summary_keeps_the_first_rejects_and_the_file_has_all(
     run_row = db_session.scalars(select(ImportRun)).one()
     assert run_row.rejected == MAX_SUMMARY_REJECTS + 200
     assert run_row.rejects_path == str(summary.rejects_path)
+
+
+def test_values_the_database_cannot_hold_are_rejected(
+    db_session: Session, run: Run, tmp_path: Path, customers: dict[str, object]
+) -> None:
+    header = ["external_id", "customer_id", "ordered_at", "amount_minor", "items", "category"]
+    rows = [
+        ["o1", "cus_a", "2026-01-01", "100", "2147483648", None],
+        ["o2", "cus_a", "2026-01-01", "100", "1", "bo\x00oks"],
+        ["o3", "cus_a", "2026-01-01", "123456789012345678", "1", None],
+    ]
+    summary = run("orders", write_csv(tmp_path / "o.csv", header, rows))
+
+    assert (summary.inserted, summary.rejected) == (1, 2)
+    assert [(r.row, r.field, r.reason) for r in summary.rejects] == [
+        (1, "items", "must be at most 2147483647"),
+        (2, "category", "contains a NUL character (byte 0)"),
+    ]

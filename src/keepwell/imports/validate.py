@@ -58,6 +58,10 @@ TABLES: dict[str, Table] = {
 """The table each kind is upserted into (on ``external_id``)."""
 
 
+INT32_MAX = 2_147_483_647
+"""Largest value of an INTEGER column (quantity, items, attempt_count, score)."""
+
+
 @dataclass
 class Options:
     """What a row's text means: zone of offset-less timestamps, currency when none is given."""
@@ -167,8 +171,8 @@ class _Rows:
         match f.type:
             case FieldType.string | FieldType.text:
                 return parse.text(cells, field=name, problems=p, max_length=self.max_length(f))
-            case FieldType.integer:
-                return parse.integer(cells, field=name, problems=p)
+            case FieldType.integer:  # INTEGER columns: 32-bit on PostgreSQL
+                return parse.integer(cells, field=name, problems=p, maximum=INT32_MAX)
             case FieldType.number:
                 return parse.number(cells, field=name, problems=p)
             case FieldType.timestamp:
@@ -502,6 +506,9 @@ def validate(*, db_session: Session, frame: Frame, options: Options) -> Validate
     problems = Problems(frame.raw.rows)
     for ragged in frame.raw.ragged:
         problems.add_reject(_ragged_reject(ragged.row, ragged.expected, ragged.actual, ragged.text))
+    for name, cells in frame.cells.items():  # PostgreSQL text cannot hold NUL
+        nul = pc.match_substring(cells, "\x00")
+        problems.add(nul, name, "contains a NUL character (byte 0)")
     rows = _Rows(frame, problems, options, table)
     extras = KIND_RULES[kind](rows, db_session)
     _duplicates(rows)
