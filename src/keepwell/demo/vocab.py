@@ -209,7 +209,7 @@ HABIT_BY_PERSONA = (
     (0.12, 0.38, 0.32, 0.18),
     (0.05, 0.25, 0.38, 0.32),
 )
-HABIT_DAY_PROB = (0.62, 0.2, 0.055, 0.018)
+HABIT_DAY_PROB = (0.8, 0.22, 0.055, 0.018)
 """Chance to use the product on a given day at latent health 0, per habit."""
 
 ACQUISITION_CHANNELS = ("organic", "paid_search", "referral", "partner", "outbound", "event")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 
-from keepwell.cli_support import console, handle_errors, load_settings
+from keepwell.cli_support import console, handle_errors, load_settings, progress
 from keepwell.metrics.registry import TITLES
 from keepwell.reports import display, service
 
@@ -38,8 +39,8 @@ def date_range(from_: str | None, to: str | None) -> tuple[date, date]:
     return start, end
 
 
-def _table(df, title: str) -> Table:
-    headers, body = display.rows_for_people(df)
+def _table(df, title: str, metric: str | None = None) -> Table:
+    headers, body = display.rows_for_people(df, metric=metric)
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in headers:
         table.add_column(name, justify="left" if name in ("period", "cohort") else "right")
@@ -96,7 +97,7 @@ def _make_command(name: str, title: str):
         elif fmt is Format.csv:
             typer.echo(df.to_csv(index=False), nl=False)
         else:
-            console.print(_table(df, f"{title}, {start} to {end} by {period}"))
+            console.print(_table(df, f"{title}, {start} to {end} by {period}", name))
 
     command.__doc__ = f"{title}."
     return command
@@ -104,3 +105,46 @@ def _make_command(name: str, title: str):
 
 for _name, _title in TITLES.items():
     app.command(_name)(_make_command(_name, _title))
+
+
+@app.command("all")
+@handle_errors
+def report_all(
+    html: Annotated[
+        Path | None, typer.Option(help="Write the standalone HTML report here.")
+    ] = None,
+    png: Annotated[
+        Path | None, typer.Option(help="Write every chart as PNG into this folder.")
+    ] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="End day, exclusive.")] = None,
+    period: Annotated[str, typer.Option(help="day, week, month or quarter.")] = "month",
+    segment: Annotated[str, typer.Option(help="Customer field for segment charts.")] = "industry",
+) -> None:
+    """The whole retention report: headline figures, charts and tables."""
+    from keepwell.metrics.sources import open_default
+    from keepwell.reports import full
+    from keepwell.reports import html as html_render
+
+    if html is None and png is None:
+        raise typer.BadParameter("give --html FILE and/or --png DIR", param_hint="--html")
+    start, end = date_range(from_, to)
+    src = open_default(load_settings())
+    with progress() as bars:
+        task = bars.add_task("computing metrics", total=1)
+
+        def advance(_stage: str, done: int, total: int) -> None:
+            bars.update(task, completed=done, total=total)
+
+        report = full.build_report(
+            src, start=start, end=end, period=period, segment=segment, progress=advance
+        )
+    for kpi in report.kpis:
+        console.print(f"  [dim]{kpi.label:>16}[/]  [bold]{kpi.value}[/]  [dim]{kpi.note}[/]")
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(html_render.render(report), encoding="utf-8")
+        console.print(f"Wrote the HTML report to [bold]{html}[/]")
+    if png is not None:
+        written = report.write_pngs(png)
+        console.print(f"Wrote {len(written)} charts to [bold]{png}[/]")

@@ -9,8 +9,23 @@ import pandas as pd
 
 from keepwell.money import format_money
 
-HIDDEN = {"period_start", "period_end", "cohort_start"}
+HIDDEN = {"period_start", "period_end", "cohort_start", "bucket_order"}
 """Machine columns left out of human tables (the ``period``/``cohort`` label says the same)."""
+
+
+MONEY = {
+    "mrr": {
+        "mrr_start", "mrr_end", "new", "reactivation", "expansion", "contraction", "churned",
+        "net_new_mrr", "arpa",
+    },
+    "nrr": {"mrr_start", "mrr_end", "mrr_retained"},
+    "ltv": {"mrr_end", "arpa", "ltv"},
+    "cost_of_churn": {"profit_per_customer", "lost_profit", "churned_mrr", "lost_lifetime_value"},
+    "repeat_revenue": {"revenue", "repeat_revenue"},
+    "cohorts": {"mrr_start", "mrr"},
+    "features": {"mrr_minor"},
+}  # fmt: skip
+"""Columns holding money in minor units, per metric (shown in the row's currency)."""
 
 
 def is_rate(column: str) -> bool:
@@ -29,7 +44,7 @@ def header(column: str) -> str:
     return column.replace("_", " ")
 
 
-def cell(column: str, value: Any, row: dict[str, Any]) -> str:
+def cell(column: str, value: Any, row: dict[str, Any], *, money: bool = False) -> str:
     """One value as text, knowing its column (and the row's currency for money)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -37,7 +52,7 @@ def cell(column: str, value: Any, row: dict[str, Any]) -> str:
         return ""
     if is_rate(column) and isinstance(value, int | float):
         return f"{value:.1%}"
-    if column.endswith("_minor") and isinstance(value, int | float):
+    if (money or column.endswith("_minor")) and isinstance(value, int | float):
         return format_money(round(value), row.get("currency") or "USD")
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -50,9 +65,12 @@ def cell(column: str, value: Any, row: dict[str, Any]) -> str:
     return str(value)
 
 
-def rows_for_people(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """Headers and formatted cells of ``df`` without the machine-only columns."""
+def rows_for_people(
+    df: pd.DataFrame, *, metric: str | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted cells of ``df`` (a ``metric``'s rows) for a person to read."""
     columns = [c for c in df.columns if c not in HIDDEN]
+    money = MONEY.get(metric or "", set())
     records = df.to_dict("records")
-    body = [[cell(c, rec[c], rec) for c in columns] for rec in records]
+    body = [[cell(c, rec[c], rec, money=c in money) for c in columns] for rec in records]
     return [header(c) for c in columns], body
