@@ -55,6 +55,7 @@ def _print_headline(result: loader.DemoResult) -> None:
         "  keepwell customers list --industry travel  a segment hit by the crisis\n"
         "  keepwell customers show <id>               one customer's profile and timeline\n"
         "  keepwell report churn                      churn and retention by month\n"
+        "  keepwell report all --html report.html     the full report with charts\n"
         "  keepwell report list                       every metric keepwell computes\n"
         "  keepwell events info                       the usage-event store"
     )

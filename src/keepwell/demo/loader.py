@@ -25,6 +25,8 @@ from keepwell.db import engine_from_settings, session_scope
 from keepwell.errors import KeepwellError
 from keepwell.events.store import EventStore
 from keepwell.imports.summary import ImportSummary
+from keepwell.metrics.churn import customer_churn
+from keepwell.metrics.sources import open_default
 
 Progress = Callable[[str, int, int], None]
 
@@ -65,21 +67,20 @@ def _month_start(day: date) -> date:
 def headline(settings: Settings, *, today: date | None = None) -> Headline:
     """Customers, active customers and MRR now, and churn of the last complete month.
 
-    Last month's churn is start-cohort logo churn for [first of last month, first of this
-    month) in the reporting time zone: customers active at the start and not at the end,
-    divided by customers active at the start.
+    Last month's churn is the metrics engine's start-cohort customer churn for the last
+    complete month in the reporting time zone (7-day grace gap, trials excluded): customers
+    active at the start and not at the end, divided by customers active at the start.
     """
     tz = ZoneInfo(settings.reporting_timezone)
     now = datetime.now(UTC)
     today = today or now.astimezone(tz).date()
     this_month = _month_start(today)
     last_month = _month_start(date.fromordinal(this_month.toordinal() - 1))
-    start = datetime(last_month.year, last_month.month, 1, tzinfo=tz)
-    end = datetime(this_month.year, this_month.month, 1, tzinfo=tz)
     engine = engine_from_settings(settings)
     try:
+        src = open_default(settings, engine=engine)
+        churn = src.con.execute(customer_churn(src, start=last_month, end=this_month)).iloc[0]
         with session_scope(engine) as db_session:
-            churn = billing_service.logo_churn(db_session=db_session, start=start, end=end)
             result = Headline(
                 customers=db_session.scalar(select(func.count(Customer.id))) or 0,
                 active_customers=billing_service.active_customer_count(
@@ -87,8 +88,8 @@ def headline(settings: Settings, *, today: date | None = None) -> Headline:
                 ),
                 mrr_minor=billing_service.mrr_at(db_session=db_session, at=now),
                 churn_month=last_month,
-                churn_at_start=churn.at_start,
-                churn_lost=churn.lost,
+                churn_at_start=int(churn.customers_start),
+                churn_lost=int(churn.start_lost),
                 events=EventStore.from_settings(settings).count(),
             )
     finally:

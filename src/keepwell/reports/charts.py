@@ -23,7 +23,7 @@ from keepwell.money import decimals
 
 PALETTE = {
     "new": "#2e7d32",
-    "reactivation": "#66bb6a",
+    "reactivation": "#26a69a",
     "expansion": "#81c784",
     "contraction": "#ef9a9a",
     "churned": "#c62828",
@@ -308,6 +308,7 @@ def churn_by_tenure(df: pd.DataFrame) -> Figure:
     fig, ax = _figure("Where customers leave: churned customers by tenure at churn")
     ax.bar(t["bucket"], t["churned"], color=PALETTE["churned"])
     ax.set_ylabel("customers churned in the range")
+    ax.set_ylim(0, max(1, float(t["churned"].max() or 0)) * 1.25)
     ax.set_xlabel("tenure at churn")
     for i, (c, r) in enumerate(zip(t["churned"], t["reached"], strict=True)):
         if r:
