@@ -31,8 +31,8 @@ import pandas as pd
 
 from keepwell.metrics import periods as P
 from keepwell.metrics.activity import bridged_subscriptions, spells
+from keepwell.metrics.params import check_whole
 from keepwell.metrics.registry import metric
-from keepwell.metrics.revenue import check_whole
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
 from keepwell.metrics.tabulate import ratio

@@ -29,10 +29,10 @@ import ibis.expr.types as ir
 import pandas as pd
 from dateutil.relativedelta import relativedelta
 
-from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
 from keepwell.metrics.activity import bridged_subscriptions
 from keepwell.metrics.churn import customer_periods, period_table
+from keepwell.metrics.params import check_fraction, check_whole
 from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
@@ -56,25 +56,6 @@ MOVEMENT_COLUMNS = [
     "customers_contracted",
     "customers_churned",
 ]
-
-
-def check_whole(value: object, name: str, *, minimum: int = 1) -> None:
-    """Raise :class:`InvalidInput` unless ``value`` is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidInput(
-            f"{name} must be a whole number >= {minimum}, got {value!r}",
-            field=name,
-            expected=f"an integer >= {minimum}",
-        )
-
-
-def _check_margin(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise InvalidInput(
-            f"margin must be a fraction, got {value!r}",
-            field="margin",
-            expected="a number in (0, 1], e.g. 0.8 for 80%",
-        )
 
 
 def paying_rows(
@@ -432,7 +413,7 @@ def ltv(
     Null when no customer pays at d1 or the window saw no churn (lifetime unbounded).
     Units: arpa and ltv in minor units of ``currency`` (float); lifetime in months.
     """
-    _check_margin(margin)
+    check_fraction(margin, "margin")
     by = list(by)
     common = dict(start=start, end=end, period=period, grace_days=grace_days, filters=filters)
     mm = mrr_movements(src, **common, by=by)
@@ -498,7 +479,7 @@ def cost_of_churn(
 
     Units: minor units of ``currency`` (float); null where an input is null.
     """
-    _check_margin(margin)
+    check_fraction(margin, "margin")
     if profit_per_customer_minor is not None:
         check_whole(profit_per_customer_minor, "profit_per_customer_minor", minimum=0)
     by = list(by)
