@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,6 @@ def _count(model: type) -> int:
 
 
 def _database_url() -> str:
-    import os
-
     return os.environ["KEEPWELL_DATABASE_URL"]
 
 
