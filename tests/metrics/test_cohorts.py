@@ -5,12 +5,14 @@ The worked example is the one in ``docs/metrics/cohorts.md``.
 
 from __future__ import annotations
 
+import doctest
 from datetime import date
 
 import pandas as pd
 import pytest
 
 from keepwell.errors import InvalidInput
+from keepwell.metrics import cohorts
 from keepwell.metrics.cohorts import cohort_retention, retention_curve
 from tests.metrics.conftest import subs, ts
 
@@ -187,3 +189,8 @@ def test_bad_parameters_are_named(make_sources, kw, field) -> None:
     with pytest.raises(InvalidInput) as err:
         cohort_retention(src, **Q1, **kw)
     assert err.value.field == field
+
+
+def test_docstring_examples_run() -> None:
+    result = doctest.testmod(cohorts)
+    assert result.attempted >= 1 and result.failed == 0

@@ -6,6 +6,7 @@ Expected values are computed by hand in the comments (the same numbers as
 
 from __future__ import annotations
 
+import doctest
 from datetime import date
 
 import numpy as np
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from keepwell.errors import InvalidInput
+from keepwell.metrics import revenue
 from keepwell.metrics.revenue import (
     cost_of_churn,
     ltv,
@@ -411,3 +413,8 @@ def test_bad_parameters_are_named(make_sources, builder, kw, field) -> None:
     with pytest.raises(InvalidInput) as err:
         builder(src, **MAR, **kw)
     assert err.value.field == field
+
+
+def test_docstring_examples_run() -> None:
+    result = doctest.testmod(revenue)
+    assert result.attempted >= 1 and result.failed == 0

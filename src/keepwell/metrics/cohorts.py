@@ -86,6 +86,28 @@ def cohort_retention(
     logo_retention, mrr_start, mrr, revenue_retention. Where no member is eligible yet (the
     unobserved corner of the triangle) the counts and amounts over eligible members are 0 and
     both rates are null. Amounts: integer minor units of ``currency`` per month.
+
+    Example: a (Jan 5 - Feb 20, 1000) and b (from Jan 1, 2000; 3000 from Feb 10). At age 2
+    (Mar 5 and Mar 1) only b is left, but b's expansion keeps the cohort's MRR whole.
+
+    >>> import ibis, pandas as pd
+    >>> from keepwell.metrics.sources import Sources
+    >>> con = ibis.duckdb.connect()
+    >>> subs = pd.DataFrame({
+    ...     "customer_id": ["a", "b", "b"],
+    ...     "mrr_minor": [1000, 2000, 3000],
+    ...     "currency": "USD",
+    ...     "started_at": pd.to_datetime(["2026-01-05", "2026-01-01", "2026-02-10"]),
+    ...     "ended_at": pd.to_datetime(["2026-02-20", "2026-02-10", None]),
+    ... })
+    >>> src = Sources.from_frames(con, {"subscriptions": subs})
+    >>> t = cohort_retention(src, start=date(2026, 1, 1), end=date(2026, 4, 1))
+    >>> cols = ["cohort", "age", "eligible", "retained", "logo_retention", "revenue_retention"]
+    >>> print(con.execute(t)[cols].to_string(index=False))
+     cohort  age  eligible  retained  logo_retention  revenue_retention
+    2026-01    0         2         2             1.0                1.0
+    2026-01    1         2         2             1.0                1.0
+    2026-01    2         2         1             0.5                1.0
     """
     period = P.Period(period)
     by = list(by)

@@ -165,6 +165,27 @@ def mrr_movements(
     Columns: [by...], currency, period, period_start, period_end, the counts and amounts
     above, the rates. Every (segment, currency) with subscription rows overlapping the range
     gets a row for every period.
+
+    Example: a joins Jan 5 at 1000 and leaves Feb 20; b upgrades from 2000 to 3000 on Feb 10.
+
+    >>> import ibis, pandas as pd
+    >>> from keepwell.metrics.sources import Sources
+    >>> con = ibis.duckdb.connect()
+    >>> subs = pd.DataFrame({
+    ...     "customer_id": ["a", "b", "b"],
+    ...     "mrr_minor": [1000, 2000, 3000],
+    ...     "currency": "USD",
+    ...     "started_at": pd.to_datetime(["2026-01-05", "2026-01-01", "2026-02-10"]),
+    ...     "ended_at": pd.to_datetime(["2026-02-20", "2026-02-10", None]),
+    ... })
+    >>> src = Sources.from_frames(con, {"subscriptions": subs})
+    >>> t = mrr_movements(src, start=date(2026, 1, 1), end=date(2026, 4, 1))
+    >>> cols = ["period", "mrr_start", "mrr_end", "new", "expansion", "churned", "net_new_mrr"]
+    >>> print(con.execute(t)[cols].to_string(index=False))
+     period  mrr_start  mrr_end  new  expansion  churned  net_new_mrr
+    2026-01       2000     3000 1000          0        0         1000
+    2026-02       3000     3000    0       1000     1000            0
+    2026-03       3000     3000    0          0        0            0
     """
     by = list(by)
     rows = paying_rows(src, grace_days=grace_days, filters=filters, by=by)
