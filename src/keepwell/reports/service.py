@@ -24,13 +24,16 @@ def parse_filters(items: Sequence[str]) -> dict[str, list[str]]:
     filters: dict[str, list[str]] = {}
     for item in items:
         name, sep, values = item.partition("=")
-        if not sep or not name.strip() or not values.strip():
+        if not sep or not name.strip():
             raise InvalidInput(
                 f"bad segment filter {item!r}", field="segment", expected="field=value[,value...]"
             )
-        filters.setdefault(name.strip(), []).extend(
-            v.strip() for v in values.split(",") if v.strip()
-        )
+        parsed = [v.strip() for v in values.split(",") if v.strip()]
+        if not parsed:
+            raise InvalidInput(
+                f"bad segment filter {item!r}", field="segment", expected="field=value[,value...]"
+            )
+        filters.setdefault(name.strip(), []).extend(parsed)
     return filters
 
 

@@ -1,0 +1,3 @@
+from tests.metrics.conftest import duckdb_con, make_sources
+
+__all__ = ["duckdb_con", "make_sources"]
