@@ -2,8 +2,10 @@
 
 from keepwell.billing.models import Invoice, Order, Subscription
 from keepwell.customers.models import Contact, Customer, Note, Tag, customer_tags
+from keepwell.health.models import HealthScore
 from keepwell.imports.models import ImportRun
 from keepwell.models import Base
+from keepwell.risk.models import RiskScore
 from keepwell.support.models import Ticket
 from keepwell.surveys.models import SurveyResponse
 from keepwell.timeline.models import TimelineEntry
@@ -15,10 +17,12 @@ __all__ = [
     "Base",
     "Contact",
     "Customer",
+    "HealthScore",
     "ImportRun",
     "Invoice",
     "Note",
     "Order",
+    "RiskScore",
     "StaffUser",
     "Subscription",
     "SurveyResponse",
