@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from keepwell.errors import ImportFileError
 from keepwell.events.duck import ident, literal
+from keepwell.events.schema import DUCKDB_TYPES
 from keepwell.events.source import FILE, ROW, Source, SourceColumn
 from keepwell.imports.mapping import ColumnMapping
 from keepwell.imports.schemas import EVENTS
@@ -124,7 +125,8 @@ def _check(name: str, expr: str, kind: str, *, known: bool) -> FieldCheck:
         check = FieldCheck(name, _strip(text), text, [EMPTY], [(EMPTY, "is empty")])
         if name == "event":
             limit = EVENTS.field("event").max_length or 200
-            check.bad.append(f"{{v}} IS NOT NULL AND length({{v}}) > {limit}")
+            # bytes >= characters: count characters only for long byte strings
+            check.bad.append(f"strlen({{v}}) > {limit} AND length({{v}}) > {limit}")
             check.reasons.append(("true", f"is longer than {limit} characters"))
         if name == "customer_id" and known:
             # per row this probe costs as much as parsing the CSV, so the good rows are written
@@ -163,8 +165,8 @@ def _check(name: str, expr: str, kind: str, *, known: bool) -> FieldCheck:
             name,
             f"try_cast({text} AS DOUBLE)",
             text,
-            [
-                "{v} IS NULL AND {t} IS NOT NULL AND trim({t}) <> ''",
+            [  # CASE: trim only the few cells that are not numbers
+                "CASE WHEN {v} IS NULL AND {t} IS NOT NULL THEN trim({t}) <> '' ELSE false END",
                 "{v} IS NOT NULL AND NOT isfinite({v})",
             ],
             [("true", "is not a number (expected e.g. 12.5)")],
@@ -172,12 +174,17 @@ def _check(name: str, expr: str, kind: str, *, known: bool) -> FieldCheck:
     if name == "properties":
         if kind.startswith(("STRUCT", "MAP")):
             return FieldCheck(name, f"CAST(to_json({expr}) AS VARCHAR)", text)
-        # valid JSON that starts with "{" is an object
+        # valid JSON that starts with "{" is an object; stored as given, blank is null (the
+        # CASEs touch only the rare cells that do not start with "{")
+        value = f"CASE WHEN left({text}, 1) = '{{' THEN {text} ELSE nullif(trim({text}), '') END"
         return FieldCheck(
             name,
-            f"nullif({_strip(text)}, '')",
+            value,
             text,
-            ["{v} IS NOT NULL AND NOT (json_valid({v}) AND left({v}, 1) = '{')"],
+            [
+                "CASE WHEN {v} IS NULL THEN false WHEN left({v}, 1) = '{' THEN NOT json_valid({v}) "
+                "ELSE NOT (json_valid({v}) AND left(ltrim({v}), 1) = '{') END"
+            ],
             [("true", 'is not a JSON object (expected e.g. {"plan": "pro"})')],
         )
     raise AssertionError(name)  # pragma: no cover - EVENTS has no other fields
@@ -219,7 +226,7 @@ def plan_import(source: Source, mapping: ColumnMapping | None, *, known: bool) -
         elif name in mapping.defaults:
             expr, kind = literal(mapping.defaults[name]), "VARCHAR"
         else:
-            checks.append(FieldCheck(name, "NULL", "NULL"))
+            checks.append(FieldCheck(name, f"CAST(NULL AS {DUCKDB_TYPES[name]})", "NULL"))
             continue
         values = mapping.values.get(name)
         if values:

@@ -97,6 +97,9 @@ def import_events(
     summary = ImportSummary(kind=EVENTS.kind, source=str(path))
     with store.scratch() as scratch:
         con = connect(scratch=scratch, timezone=zone)
+        # Pushing the row checks below the projection that computes the values would compute
+        # every trim, cast and JSON check twice (measured: ~25% more CPU for the load).
+        con.execute("SET disabled_optimizers = 'filter_pushdown'")
         try:
             source = open_source(
                 path,
