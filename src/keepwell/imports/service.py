@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -277,28 +278,52 @@ def _write_customers(
             _apply(db_session, validated, summary, advance, records, stored, update)
             continue
 
-        tag_lists = validated.extra("tags", positions) or []
+        tags = _Tags.compare(db_session, records, stored, validated.extra("tags", positions))
+        decided = _apply(
+            db_session, validated, summary, advance, records, stored, update, tags.changed
+        )
+        tags.save(db_session, table, [records[i]["external_id"] for i in decided.new])
+
+
+@dataclass
+class _Tags:
+    """The tags a slice of customers should carry, compared with what they carry."""
+
+    wanted: dict[str, set[str]]  # external id -> tag names
+    current: dict[int, dict[str, int]]  # customer id -> {tag name: tag id}
+    stored_ids: dict[str, int]  # external id -> customer id, for stored customers
+    changed: set[str]  # stored customers whose tags differ
+
+    @classmethod
+    def compare(
+        cls,
+        db_session: Session,
+        records: list[dict[str, Any]],
+        stored: dict[str, dict[str, Any]],
+        tag_lists: list[Any] | None,
+    ) -> _Tags:
         wanted = {
             r["external_id"]: {t for t in (names or []) if t}
-            for r, names in zip(records, tag_lists, strict=True)
+            for r, names in zip(records, tag_lists or [], strict=True)
         }
-        current = fetch_customer_tags(db_session, [row["id"] for row in stored.values()])
-        changed = {
-            key for key, row in stored.items() if set(current.get(row["id"], {})) != wanted[key]
-        }
-        decided = _apply(db_session, validated, summary, advance, records, stored, update, changed)
-        ids = {key: row["id"] for key, row in stored.items()}
-        new_keys = [records[i]["external_id"] for i in decided.new]
+        stored_ids = {key: row["id"] for key, row in stored.items()}
+        current = fetch_customer_tags(db_session, stored_ids.values())
+        changed = {k for k, i in stored_ids.items() if set(current.get(i, {})) != wanted[k]}
+        return cls(wanted, current, stored_ids, changed)
+
+    def save(self, db_session: Session, table: Table, new_keys: list[str]) -> None:
+        """Tag the new customers and re-tag the changed ones (after their rows are written)."""
+        ids = dict(self.stored_ids)
         found = fetch_columns(
             db_session, key=table.c.external_id, keys=new_keys, columns=[table.c.id]
         )
         ids.update({key: values[0] for key, values in found.items()})
         to_set = {
             ids[key]: names
-            for key, names in wanted.items()
-            if key in changed or (key not in stored and names)
+            for key, names in self.wanted.items()
+            if key in self.changed or (key not in self.stored_ids and names)
         }
-        set_customer_tags(db_session, wanted=to_set, current=current)
+        set_customer_tags(db_session, wanted=to_set, current=self.current)
 
 
 def _merge(before: dict[str, Any] | None, given: dict[str, str | None]) -> dict[str, Any]:
