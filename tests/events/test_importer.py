@@ -381,3 +381,51 @@ def test_duplicates_counted_by_duckdb_above_the_numpy_limit(
     assert any(n.startswith("2 row(s) repeat another row") for n in summary.notes)
     unique = run(write_csv(tmp_path / "u.csv", [HEADER, *GOOD]))
     assert not any("repeat" in n for n in unique.notes)
+
+
+def test_typed_parquet_columns_are_taken_as_they_are(
+    run, store: EventStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "typed.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": ["c1", "c2"],
+                "event": ["login", "login"],
+                "occurred_at": pa.array(  # no zone: read in the import's zone
+                    [datetime(2026, 1, 15, 9), datetime(2026, 7, 15, 9)], pa.timestamp("ms")
+                ),
+                "value": pa.array([3, None], pa.int64()),
+                "properties": pa.array(
+                    [{"plan": "pro", "seats": 3}, None],
+                    pa.struct([("plan", pa.string()), ("seats", pa.int32())]),
+                ),
+            }
+        ),
+        path,
+    )
+    assert run(path, timezone="Europe/Berlin").inserted == 2
+    assert read_all(store) == [
+        (
+            "c1",
+            "login",
+            datetime(2026, 1, 15, 8, tzinfo=UTC),
+            None,
+            3.0,
+            '{"plan":"pro","seats":3}',
+        ),
+        ("c2", "login", datetime(2026, 7, 15, 7, tzinfo=UTC), None, None, None),
+    ]
+
+
+def test_unreadable_parquet_is_a_file_error(run, tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 this is not really parquet")
+    with pytest.raises(ImportFileError, match="not a readable Parquet file"):
+        run(path)
+
+
+def test_directory_without_parquet_is_a_file_error(run, tmp_path: Path) -> None:
+    (tmp_path / "empty-dir").mkdir()
+    with pytest.raises(ImportFileError, match=r"without \.parquet files"):
+        run(tmp_path / "empty-dir")

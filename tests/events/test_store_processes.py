@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from keepwell.events.store import EventStore
-from tests.events.conftest import make_events
+from tests.events.conftest import make_events, read_all
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ SMALL_APPENDS = """
 import sys, time
 from pathlib import Path
 from keepwell.events.store import EventStore
-from tests.events.conftest import make_events
+from tests.events.conftest import make_events, read_all
 
 store, n, k = EventStore(Path(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3])
 for i in range(n):
@@ -125,3 +125,13 @@ def test_readers_see_whole_batches_while_another_process_appends(store: EventSto
         assert seen == sorted(seen), seen
     assert counts[-1] == n * k
     assert len(set(counts)) > 2, "the reader should have seen intermediate versions"
+
+
+def test_two_processes_append_at_once(store: EventStore) -> None:
+    n, k = 10, 500
+    children = [_spawn(SMALL_APPENDS, store.path, n, k) for _ in range(2)]
+    for child in children:
+        _, err = child.communicate(timeout=180)
+        assert child.returncode == 0, err
+    assert store.count() == len(read_all(store)) == 2 * n * k
+    assert store.version() == 2 * n  # one commit each; the table's creation is version 0
