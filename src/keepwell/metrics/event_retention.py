@@ -308,13 +308,15 @@ def event_retention(
     2026-W10              1            2         1             0.5
     2026-W11              0            0         0             NaN
     """
-    period = P.Period(period)
+    period = P.Period(_choice(str(period), [p.value for p in P.Period], "period"))
     _choice(cohort, ("first_time", "recurring"), "cohort")
     _choice(returning, ("on", "on_or_after"), "returning")
     _choice(unit, ("customer", "user"), "unit")
-    if max_periods is not None and (isinstance(max_periods, bool) or max_periods < 0):
+    if max_periods is not None and (
+        isinstance(max_periods, bool) or not isinstance(max_periods, int) or max_periods < 0
+    ):
         raise InvalidInput(
-            f"max_periods must not be negative, got {max_periods}",
+            f"max_periods must be a whole number >= 0, got {max_periods!r}",
             field="max_periods",
             expected="a whole number >= 0, or nothing for all periods",
         )
