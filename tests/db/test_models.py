@@ -142,3 +142,28 @@ def test_negative_money_and_duplicate_external_id_rejected(db_session: Session) 
 def test_naive_datetime_refused(db_session: Session) -> None:
     with pytest.raises(Exception, match="naive datetime"):
         make_customer(db_session, signup_at=datetime(2026, 1, 1))
+
+
+def test_commit_inside_a_test_session_is_rolled_back(engine) -> None:
+    """Service code may commit: on both databases that only releases a savepoint."""
+    from sqlalchemy import func
+
+    connection = engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    make_customer(session, external_id="leak-check")
+    session.commit()
+    assert (
+        session.scalar(select(func.count(Customer.id)).where(Customer.external_id == "leak-check"))
+        == 1
+    )
+    session.close()
+    outer.rollback()
+    connection.close()
+    with Session(engine) as fresh:
+        assert (
+            fresh.scalar(
+                select(func.count(Customer.id)).where(Customer.external_id == "leak-check")
+            )
+            == 0
+        )
