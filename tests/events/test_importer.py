@@ -366,6 +366,7 @@ def test_progress_is_reported_up_to_the_total(run, tmp_path: Path) -> None:
     run(write_csv(tmp_path / "e.csv", [HEADER, *GOOD]), progress=lambda d, t: calls.append((d, t)))
     assert calls and calls[-1][0] == calls[-1][1]
     assert all(0 <= d <= t for d, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
 
 def test_missing_path_is_a_file_error(run, tmp_path: Path) -> None:

@@ -46,17 +46,22 @@ def connect(*, scratch: Path, timezone: str = "UTC") -> duckdb.DuckDBPyConnectio
 def watch_progress(
     con: duckdb.DuckDBPyConnection, report: Callable[[float], None] | None, *, every: float = 0.25
 ) -> Iterator[None]:
-    """Call ``report(percent)`` from a helper thread while a query runs on ``con``."""
+    """Call ``report(percent)`` from a helper thread while a query runs on ``con``.
+
+    Percentages only grow; DuckDB's estimate is per query, not per byte.
+    """
     if report is None:
         yield
         return
     done = threading.Event()
 
     def poll() -> None:
+        last = 0.0
         while not done.wait(every):
-            percent = con.query_progress()
-            if percent >= 0:
-                report(min(percent, 100.0))
+            percent = min(con.query_progress(), 100.0)
+            if percent > last:  # -1 means "unknown"; never report going backwards
+                last = percent
+                report(percent)
 
     thread = threading.Thread(target=poll, name="keepwell-duckdb-progress", daemon=True)
     thread.start()

@@ -106,7 +106,7 @@ def import_events(
                 con=con,
                 scratch=scratch,
                 encoding=encoding,
-                progress=(lambda n: report(n)) if report else None,
+                progress=(lambda n: report(min(n, total // 2))) if report else None,
             )
             plan = plan_import(source, mapping, known=known_customer_ids is not None)
             key = batch_key(source, mapping, zone)
