@@ -185,6 +185,8 @@ def _activity_raw(
         return ibis.ifelse((e.type == t).fill_null(False), 1, 0)
 
     e = e.mutate(is_start=flag(start_type), is_return=flag(return_type))
+    if None not in (start_type, return_type):
+        e = e.filter((e.is_start == 1) | (e.is_return == 1))
     segments = _segments(spans)
     j = _with_period(e.filter(e.occurred_at >= w0), "occurred_at", segments)
     activity = j.group_by([*unit_keys, "idx"]).aggregate(
