@@ -42,6 +42,11 @@ DUCKDB_TYPES: dict[str, str] = {
     "properties": "VARCHAR",
 }
 
+DESCRIBED_TYPES: dict[str, str] = {
+    c: "TIMESTAMP WITH TIME ZONE" if t == "TIMESTAMPTZ" else t for c, t in DUCKDB_TYPES.items()
+}
+"""The columns as DuckDB's ``DESCRIBE`` names them."""
+
 _EXPECTED = {
     "customer_id": "string",
     "event": "string",
