@@ -175,3 +175,32 @@ def test_scale_churn() -> None:
     assert scale_churn(scale_churn(0.05, periods=12), periods=1 / 12) == pytest.approx(0.05)
     with pytest.raises(ValueError):
         scale_churn(1.5, periods=12)
+
+
+def test_breakdown_keeps_customers_with_no_value(make_sources) -> None:
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "signup_at": pd.to_datetime(["2026-01-01"] * 2),
+            "industry": ["travel", None],
+        }
+    )
+    src = make_sources(
+        {
+            "customers": customers,
+            "subscriptions": subs(
+                ("a", "2026-01-01", None, 1), ("b", "2026-01-01", "2026-03-10", 1)
+            ),
+        }
+    )
+    out = src.con.execute(
+        customer_churn(src, start=date(2026, 3, 1), end=date(2026, 4, 1), by=["industry"])
+    )
+    unknown = out[out["industry"].isna()].iloc[0]
+    assert (unknown.customers_start, unknown.start_lost) == (1, 1)
+
+
+def test_unknown_period_is_a_clear_error(make_sources) -> None:
+    src = make_sources({"subscriptions": subs(("a", "2026-01-01", None, 1))})
+    with pytest.raises(InvalidInput, match="unknown period 'fortnight'"):
+        customer_churn(src, start=date(2026, 3, 1), end=date(2026, 4, 1), period="fortnight")

@@ -121,7 +121,8 @@ def customer_churn(
         frame = groups.cross_join(grid)
     else:
         frame = grid
-    out = frame.left_join(counts, [*by, "period"]).select(
+    keys = [frame[k].identical_to(counts[k]) for k in by] + [frame.period == counts.period]
+    out = frame.left_join(counts, keys).select(
         *[frame[c] for c in by],
         frame.period,
         frame.period_start,

@@ -80,7 +80,12 @@ def grid(start: date, end: date, period: Period | str, *, tz: str = "UTC") -> li
     >>> [p.label for p in grid(date(2026, 1, 15), date(2026, 4, 1), "month")]
     ['2026-01', '2026-02', '2026-03']
     """
-    period = Period(period)
+    try:
+        period = Period(period)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown period {period!r}", field="period", expected="day, week, month or quarter"
+        ) from None
     if end <= start:
         raise InvalidInput(
             f"the range is empty: from {start} to {end}", field="to", expected="a date after --from"
