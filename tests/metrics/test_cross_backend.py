@@ -117,9 +117,14 @@ def test_postgres_matches_duckdb(reference, pg_ibis_con, name, label, extra) -> 
     pd.testing.assert_frame_equal(got, reference(name, label, extra), check_dtype=False, atol=1e-9)
 
 
+SPARK_CASES = [c for c in CASES if c.values[1] == "default" or c.values[0] == "churn"]
+"""Spark runs every metric once (its start-up and per-query overhead make each case take
+seconds); breakdowns and filters are compared on PostgreSQL, and for churn on Spark too."""
+
+
 @pytest.mark.spark
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "label", "extra"), CASES)
+@pytest.mark.parametrize(("name", "label", "extra"), SPARK_CASES)
 def test_pyspark_matches_duckdb(reference, spark_con, name, label, extra) -> None:
     got = run(spark_con, name, extra)
     pd.testing.assert_frame_equal(got, reference(name, label, extra), check_dtype=False, atol=1e-9)
