@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from keepwell import __version__, migrate
+from keepwell import __version__
 from keepwell.cli_support import console, handle_errors, load_settings, open_engine
 from keepwell.customers.cli import app as customers_app
 from keepwell.demo.cli import app as demo_app
 from keepwell.events.cli import app as events_app
+from keepwell.health.cli import app as health_app
 from keepwell.imports.cli import app as import_app
 from keepwell.reports.cli import app as report_app
+from keepwell.risk.cli import app as risk_app
 
 app = typer.Typer(
     name="keepwell",
@@ -26,6 +28,8 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(customers_app, name="customers")
 app.add_typer(events_app, name="events")
 app.add_typer(report_app, name="report")
+app.add_typer(risk_app, name="risk")
+app.add_typer(health_app, name="health")
 
 
 @app.command()
@@ -38,6 +42,8 @@ def version() -> None:
 @handle_errors
 def db_upgrade() -> None:
     """Create or migrate the database schema to the newest version."""
+    from keepwell import migrate
+
     settings = load_settings()
     engine = open_engine(settings, require=False)
     try:
@@ -57,6 +63,8 @@ def db_upgrade() -> None:
 @handle_errors
 def db_current() -> None:
     """Show the database's schema revision and the newest one available."""
+    from keepwell import migrate
+
     settings = load_settings()
     engine = open_engine(settings, require=False)
     try:

@@ -11,7 +11,6 @@ from rich.panel import Panel
 from rich.table import Table
 
 from keepwell.cli_support import console, handle_errors, load_settings, progress
-from keepwell.demo import loader
 from keepwell.money import format_money
 
 app = typer.Typer(
@@ -33,7 +32,7 @@ class _Bars:
         self.bars.update(self.tasks[stage], completed=done, total=max(total, 1))
 
 
-def _print_headline(result: loader.DemoResult) -> None:
+def _print_headline(result) -> None:
     h = result.headline
     assert h is not None
     mrr = " + ".join(format_money(v, cur) for cur, v in sorted(h.mrr_minor.items())) or "0"
@@ -78,6 +77,8 @@ def demo(
         return
     if business not in ("saas", "shop"):
         raise typer.BadParameter("choose saas or shop", param_hint="--business")
+    from keepwell.demo import loader
+
     settings = load_settings()
     console.print(f"Building the demo business in [bold]{settings.home.resolve()}[/] ...")
     with progress() as bars:
