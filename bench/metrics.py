@@ -24,12 +24,14 @@ deleted unless ``--keep``; ``--reuse`` (with ``--work``) skips steps that finish
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
 import platform
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -42,7 +44,7 @@ from typing import Any
 
 import pandas as pd
 from metrics_compare import Check, compare
-from metrics_plan import EVENT_METRICS, Plan
+from metrics_plan import EVENT_METRICS, Plan, Stopwatch
 
 OPERATIONAL = ("customers", "subscriptions", "invoices", "orders", "surveys", "tickets")
 PANDAS_MAX_EVENTS = 20_000_000
@@ -72,17 +74,65 @@ def _child(func: Callable[..., Any], args: tuple[Any, ...], conn: Any) -> None:
         conn.close()
 
 
-def run_step(func: Callable[..., Any], *args: Any) -> tuple[Any, dict[str, float]]:
-    """``func(*args)`` in a fresh (spawned) process: (its result, its peak RSS in MiB)."""
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return out
+
+
+def _rss_mib(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def run_step(
+    func: Callable[..., Any], *args: Any, max_rss_mib: float | None = None
+) -> tuple[Any, dict[str, float]]:
+    """``func(*args)`` in a fresh (spawned) process: (its result, its peak RSS in MiB).
+
+    With ``max_rss_mib``, the step (and its children) is killed when their RSS together
+    exceeds it: the machine is shared, and DuckDB may use up to 80 % of its memory.
+    """
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_child, args=(func, args, send))
     process.start()
     send.close()
+    over = None
+    while not receive.poll(0.5):
+        if not process.is_alive():
+            break
+        pids = _tree(process.pid)
+        rss = _rss_mib(pids)
+        if max_rss_mib is not None and rss > max_rss_mib:
+            over = rss
+            for p in reversed(pids):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p, signal.SIGKILL)
+            break
     try:
         status, result, peak = receive.recv()
     except EOFError:
         process.join()
+        if over is not None:
+            raise MemoryError(
+                f"{func.__name__} was stopped at {over:,.0f} MiB RSS (limit {max_rss_mib:,.0f})"
+            ) from None
         raise RuntimeError(f"{func.__name__} died (exit code {process.exitcode})") from None
     process.join()
     if status == "error":
@@ -135,14 +185,13 @@ def step_load(home: str, timezone: str, files: dict[str, str]) -> dict:
     engine = engine_from_settings(settings)
     out: dict[str, dict] = {}
     try:
-        started = time.perf_counter()
-        migrate.upgrade(engine)
-        out["migrate"] = {"seconds": time.perf_counter() - started, "rows": 0}
+        with Stopwatch() as watch:
+            migrate.upgrade(engine)
+        out["migrate"] = {"seconds": watch.wall, "cpu": watch.cpu, "rows": 0}
         for kind in OPERATIONAL:
             if kind not in files:
                 continue
-            started = time.perf_counter()
-            with session_scope(engine) as db_session:
+            with Stopwatch() as watch, session_scope(engine) as db_session:
                 summary = import_service.import_file(
                     db_session=db_session,
                     kind=kind,
@@ -151,21 +200,23 @@ def step_load(home: str, timezone: str, files: dict[str, str]) -> dict:
                     default_currency=settings.default_currency,
                 )
             out[kind] = {
-                "seconds": time.perf_counter() - started,
+                "seconds": watch.wall,
+                "cpu": watch.cpu,
                 "rows": summary.inserted,
                 "rejected": summary.rejected,
             }
-        started = time.perf_counter()
-        with session_scope(engine) as db_session:
-            known = import_service.known_customer_ids(db_session=db_session)
-        summary = import_events(
-            Path(files["events"]),
-            store=EventStore.from_settings(settings),
-            known_customer_ids=known,
-            rejects_dir=settings.rejects_dir,
-        )
+        with Stopwatch() as watch:
+            with session_scope(engine) as db_session:
+                known = import_service.known_customer_ids(db_session=db_session)
+            summary = import_events(
+                Path(files["events"]),
+                store=EventStore.from_settings(settings),
+                known_customer_ids=known,
+                rejects_dir=settings.rejects_dir,
+            )
         out["events"] = {
-            "seconds": time.perf_counter() - started,
+            "seconds": watch.wall,
+            "cpu": watch.cpu,
             "rows": summary.inserted,
             "rejected": summary.rejected,
         }
@@ -183,12 +234,12 @@ def step_rebuild(home: str, timezone: str) -> dict:
 
     settings = _settings(home, timezone)
     rollup = Rollup.from_settings(settings)
-    started = time.perf_counter()
-    result = rollup.rebuild(EventStore.from_settings(settings))
-    seconds = time.perf_counter() - started
+    with Stopwatch() as watch:
+        result = rollup.rebuild(EventStore.from_settings(settings))
     info = rollup.info()
     return {
-        "seconds": seconds,
+        "seconds": watch.wall,
+        "cpu": watch.cpu,
         "events_read": result.events_read,
         "rows_written": result.rows_written,
         "files": info.files,
@@ -206,10 +257,10 @@ def step_keepwell(home: str, timezone: str, plan_data: dict, out_dir: str) -> di
     plan = _plan(plan_data)
     settings = _settings(home, timezone)
     catalogue = all_metrics()  # imports every metric module before timing
-    started = time.perf_counter()
-    src = open_default(settings)
-    opened = time.perf_counter() - started
+    with Stopwatch() as opened:
+        src = open_default(settings)
     times: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     rows: dict[str, int] = {}
     skipped: dict[str, str] = {}
     for name, spec in catalogue.items():
@@ -222,15 +273,17 @@ def step_keepwell(home: str, timezone: str, plan_data: dict, out_dir: str) -> di
             skipped[name] = f"no {', '.join(empty)} in a SaaS business"
             continue
         extra = {"as_of": plan.as_of} if name == "features" else {}
-        started = time.perf_counter()
-        df = run_metric(src, name, start=plan.start, end=plan.end, period="month", **extra)
-        times[name] = time.perf_counter() - started
+        with Stopwatch() as watch:
+            df = run_metric(src, name, start=plan.start, end=plan.end, period="month", **extra)
+        times[name], cpu[name] = watch.wall, watch.cpu
         rows[name] = len(df)
         if name in EVENT_METRICS:
             df.to_parquet(Path(out_dir) / f"{name}.parquet", index=False)
     return {
-        "open_default": opened,
+        "open_default": opened.wall,
+        "open_default_cpu": opened.cpu,
         "times": times,
+        "cpu": cpu,
         "rows": rows,
         "skipped": skipped,
         "reads_rollup": reads_rollup(src),
@@ -243,7 +296,7 @@ def step_sql(home: str, timezone: str, plan_data: dict, out_dir: str) -> dict:
     from keepwell.events.store import EventStore
 
     files = EventStore.from_settings(_settings(home, timezone)).files()
-    return {"times": metrics_sql.run_suite(_plan(plan_data), files, Path(out_dir))}
+    return metrics_sql.run_suite(_plan(plan_data), files, Path(out_dir))
 
 
 def step_pandas(home: str, timezone: str, plan_data: dict, out_dir: str) -> dict:
@@ -252,7 +305,7 @@ def step_pandas(home: str, timezone: str, plan_data: dict, out_dir: str) -> dict
     from keepwell.events.store import EventStore
 
     files = EventStore.from_settings(_settings(home, timezone)).files()
-    return {"times": metrics_pandas.run_suite(_plan(plan_data), files, Path(out_dir))}
+    return metrics_pandas.run_suite(_plan(plan_data), files, Path(out_dir))
 
 
 def _day_report(settings: Any, engine: Any, day: date) -> tuple[dict, float]:
@@ -305,13 +358,10 @@ def step_incremental(home: str, timezone: str, end: str, work: str) -> dict:
             datetime(new_day.year, new_day.month, new_day.day).isoformat() + "+00:00",
         ],
     ).to_arrow_table()
-    started = time.perf_counter()
-    appended = store.append(day, batch_key=f"bench-metrics-{new_day.isoformat()}")
-    append_s = time.perf_counter() - started
-
-    started = time.perf_counter()
-    refreshed = rollup.refresh(store)
-    refresh_s = time.perf_counter() - started
+    with Stopwatch() as append:
+        appended = store.append(day, batch_key=f"bench-metrics-{new_day.isoformat()}")
+    with Stopwatch() as refresh:
+        refreshed = rollup.refresh(store)
 
     after, report_s = _day_report(settings, engine, new_day)
     store.register(con, "events")  # the snapshot with the new day
@@ -322,18 +372,19 @@ def step_incremental(home: str, timezone: str, end: str, work: str) -> dict:
     con.close()
     engine.dispose()
 
-    started = time.perf_counter()
-    rebuilt = rollup.rebuild(store)
-    rebuild_s = time.perf_counter() - started
+    with Stopwatch() as rebuild:
+        rebuilt = rollup.rebuild(store)
     return {
         "day": new_day.isoformat(),
         "rows": appended.rows,
-        "append_seconds": append_s,
-        "refresh_seconds": refresh_s,
+        "append_seconds": append.wall,
+        "refresh_seconds": refresh.wall,
+        "refresh_cpu": refresh.cpu,
         "refresh_mode": refreshed.mode,
         "refresh_files_read": len(refreshed.files_read),
         "refresh_events_read": refreshed.events_read,
-        "rebuild_seconds": rebuild_s,
+        "rebuild_seconds": rebuild.wall,
+        "rebuild_cpu": rebuild.cpu,
         "rebuild_events_read": rebuilt.events_read,
         "report_before": before,
         "report_after": after,
@@ -359,10 +410,11 @@ def _plan(data: dict) -> Plan:
 class Steps:
     """Runs steps in child processes; with ``reuse``, returns a finished step's saved result."""
 
-    def __init__(self, work: Path, *, reuse: bool) -> None:
+    def __init__(self, work: Path, *, reuse: bool, max_rss_mib: float | None) -> None:
         self.dir = work / "steps"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.reuse = reuse
+        self.max_rss_mib = max_rss_mib
         self.peaks: dict[str, dict[str, float]] = {}
 
     def run(self, name: str, func: Callable[..., Any], *args: Any) -> Any:
@@ -373,7 +425,7 @@ class Steps:
         else:
             print(f"[{name}] running ... (load average {os.getloadavg()[0]:.1f})", flush=True)
             started = time.perf_counter()
-            result, peak = run_step(func, *args)
+            result, peak = run_step(func, *args, max_rss_mib=self.max_rss_mib)
             record = {"result": result, "peak_mib": peak, "wall": time.perf_counter() - started}
             saved.write_text(json.dumps(record, default=str))
         self.peaks[name] = record["peak_mib"]
@@ -407,12 +459,16 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def _fmt_s(value: float | None) -> str:
-    return "-" if value is None else f"{value:8.2f}"
+def _fmt_pair(pair: tuple[float | None, float | None]) -> str:
+    wall, cpu = pair
+    return f"{'-':>13s}" if wall is None else f"{wall:6.1f} /{cpu:6.1f}"
 
 
-def _fmt_x(value: float | None) -> str:
-    return "-" if value is None else f"{value:6.1f}x"
+def _fmt_ratios(
+    other: tuple[float | None, float | None], keepwell: tuple[float | None, float | None]
+) -> str:
+    wall, cpu = _ratio(other[0], keepwell[0]), _ratio(other[1], keepwell[1])
+    return f"{'-':>11s}" if wall is None or cpu is None else f"{wall:4.1f}x/{cpu:4.1f}x"
 
 
 def check_all(work: Path, plan: Plan, against: str) -> list[Check]:
@@ -447,6 +503,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="skip steps finished in --work before")
     parser.add_argument("--skip-pandas", action="store_true", help="do not run the pandas suite")
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
+    parser.add_argument(
+        "--max-rss-gb",
+        type=float,
+        default=12.0,
+        help="stop a step whose processes use more memory than this (the machine is shared)",
+    )
     args = parser.parse_args(argv)
     if args.reuse and args.work is None:
         parser.error("--reuse needs --work")
@@ -466,23 +528,32 @@ def run_steps(args: argparse.Namespace, work: Path, steps: Steps) -> dict[str, A
     )
     loaded = steps.run("load", step_load, home, tz, gen["files"])
     for kind, figures in loaded.items():
-        print(f"  load {kind:14s} {figures['rows']:>12,} rows {figures['seconds']:8.1f} s")
+        print(
+            f"  load {kind:14s} {figures['rows']:>12,} rows {figures['seconds']:8.1f} s  "
+            f"CPU {figures['cpu']:8.1f} s"
+        )
     built = steps.run("rebuild", step_rebuild, home, tz)
     print(
         f"  rollup rebuild: {built['events_read']:,} events -> {built['rows_written']:,} "
-        f"customer-days in {built['seconds']:.1f} s"
+        f"customer-days in {built['seconds']:.1f} s (CPU {built['cpu']:.1f} s)"
     )
     plan = Plan.for_end(args.end, timezone=tz, event_types=tuple(built["event_types"]))
     results = work / "results"
     for name in ("keepwell", "sql", "pandas"):
         (results / name).mkdir(parents=True, exist_ok=True)
     kw = steps.run("keepwell", step_keepwell, home, tz, plan.to_dict(), str(results / "keepwell"))
-    print(f"  open_default {kw['open_default']:.2f} s; reads the rollup: {kw['reads_rollup']}")
+    print(
+        f"  open_default {kw['open_default']:.2f} s (CPU {kw['open_default_cpu']:.2f} s); "
+        f"reads the rollup: {kw['reads_rollup']}"
+    )
     for name, seconds in kw["times"].items():
-        print(f"  keepwell {name:18s} {seconds:8.2f} s  ({kw['rows'][name]:,} rows)")
+        print(
+            f"  keepwell {name:18s} {seconds:8.2f} s  CPU {kw['cpu'][name]:8.2f} s  "
+            f"({kw['rows'][name]:,} rows)"
+        )
     sql = steps.run("sql", step_sql, home, tz, plan.to_dict(), str(results / "sql"))
     for name, seconds in sql["times"].items():
-        print(f"  raw SQL  {name:18s} {seconds:8.2f} s")
+        print(f"  raw SQL  {name:18s} {seconds:8.2f} s  CPU {sql['cpu'][name]:8.2f} s")
     events = loaded["events"]["rows"]
     pandas_ = None
     if not args.skip_pandas and events <= PANDAS_MAX_EVENTS:
@@ -490,7 +561,7 @@ def run_steps(args: argparse.Namespace, work: Path, steps: Steps) -> dict[str, A
             "pandas", step_pandas, home, tz, plan.to_dict(), str(results / "pandas")
         )
         for name, seconds in pandas_["times"].items():
-            print(f"  pandas   {name:18s} {seconds:8.2f} s")
+            print(f"  pandas   {name:18s} {seconds:8.2f} s  CPU {pandas_['cpu'][name]:8.2f} s")
     else:
         why = "--skip-pandas" if args.skip_pandas else f"{events:,} events > 20M"
         print(f"[pandas] skipped ({why})")
@@ -523,6 +594,16 @@ def evaluate(res: dict[str, Any], work: Path, peaks: dict[str, dict[str, float]]
         "pandas": sum(pandas_["times"].values()) if pandas_ else None,
         "pandas_load": pandas_["times"]["load"] if pandas_ else None,
     }
+    cpu_metrics = sum(kw["cpu"].values())
+    totals_cpu = {
+        "open_default": kw["open_default_cpu"],
+        "keepwell_metrics": cpu_metrics,
+        "keepwell_report_all": kw["open_default_cpu"] + cpu_metrics,
+        "keepwell_event_metrics": sum(kw["cpu"][n] for n in EVENT_METRICS),
+        "sql": sum(sql["cpu"].values()),
+        "pandas": sum(pandas_["cpu"].values()) if pandas_ else None,
+        "pandas_load": pandas_["cpu"]["load"] if pandas_ else None,
+    }
     after, before = inc["report_after"]["period_actives"], inc["report_before"]["period_actives"]
     inc_ok = (
         after == inc["expected_actives"] and after > before and inc["refresh_mode"] == "incremental"
@@ -534,12 +615,15 @@ def evaluate(res: dict[str, Any], work: Path, peaks: dict[str, dict[str, float]]
     speed_all = totals["sql"] / totals["keepwell_report_all"]
     speed_metrics = totals["sql"] / kw_metrics
     speed_event = totals["sql"] / totals["keepwell_event_metrics"]
+    cpu_all = totals_cpu["sql"] / totals_cpu["keepwell_report_all"]
+    cpu_event = totals_cpu["sql"] / totals_cpu["keepwell_event_metrics"]
     met = {True: "met", False: "NOT met"}
     lines = [
         f"report all (open_default + all metrics) vs raw SQL suite: {speed_all:.2f}x "
         f"({met[speed_all >= GOAL_SPEEDUP]}; goal >= {GOAL_SPEEDUP:g}x)",
         f"all metrics without open_default vs raw SQL suite: {speed_metrics:.2f}x; "
         f"the {len(EVENT_METRICS)} event metrics alone: {speed_event:.2f}x",
+        f"in CPU seconds: report all {cpu_all:.2f}x, the event metrics alone {cpu_event:.2f}x",
         f"refresh / rebuild: {share:.1%} ({met[share < GOAL_REFRESH_SHARE]}; goal < 5%); "
         f"next report reflects the new day: {'yes' if inc_ok else 'NO'}",
         f"peak RSS of keepwell's steps (rebuild, report, incremental): {peak:,.0f} MiB "
@@ -551,13 +635,20 @@ def evaluate(res: dict[str, Any], work: Path, peaks: dict[str, dict[str, float]]
         "speedup_report_all": speed_all,
         "speedup_metrics": speed_metrics,
         "speedup_event_metrics": speed_event,
+        "speedup_report_all_cpu": cpu_all,
+        "speedup_event_metrics_cpu": cpu_event,
         "refresh_share": share,
         "incremental_ok": inc_ok,
         "keepwell_peak_mib": peak,
         "checks_ok": all(c.ok for c in checks),
         "lines": lines,
     }
-    return {"checks": [asdict(c) for c in checks], "totals": totals, "goals": goals}
+    return {
+        "checks": [asdict(c) for c in checks],
+        "totals": totals,
+        "totals_cpu": totals_cpu,
+        "goals": goals,
+    }
 
 
 def summarise(report: dict) -> None:
@@ -570,8 +661,9 @@ def summarise(report: dict) -> None:
     print(
         f"\nincremental: appended {inc['rows']:,} events for {inc['day']} in "
         f"{inc['append_seconds']:.2f} s; refresh ({inc['refresh_mode']}, "
-        f"{inc['refresh_events_read']:,} events read) {inc['refresh_seconds']:.2f} s vs full "
-        f"rebuild {inc['rebuild_seconds']:.2f} s = {report['goals']['refresh_share']:.1%} "
+        f"{inc['refresh_events_read']:,} events read) {inc['refresh_seconds']:.2f} s "
+        f"(CPU {inc['refresh_cpu']:.2f} s) vs full rebuild {inc['rebuild_seconds']:.2f} s "
+        f"(CPU {inc['rebuild_cpu']:.2f} s) = {report['goals']['refresh_share']:.1%} "
         f"(first rebuild {first:.1f} s)"
     )
     print(
@@ -581,42 +673,45 @@ def summarise(report: dict) -> None:
         f"{inc['expected_actives']:,} -> {ok} ({inc['report_seconds']:.2f} s incl. open_default)"
     )
     kw, sql, pd_ = report["keepwell"], report["sql"], report.get("pandas")
-    print("\nper metric (seconds; ratio = other / keepwell)")
+    print("\nper metric: wall seconds / CPU seconds; ratio = other / keepwell (wall, CPU)")
     print(
-        f"{'metric':18s} {'keepwell':>8s} {'raw SQL':>8s} {'pandas':>8s} "
-        f"{'SQL/kw':>7s} {'pd/kw':>7s}  checks"
+        f"{'metric':17s} {'keepwell':>13s} {'raw SQL':>13s} {'pandas':>13s} "
+        f"{'SQL/kw':>11s} {'pandas/kw':>11s}  checks"
     )
     checks = {(c["metric"], c["against"]): c for c in report["checks"]}
-    for name, seconds in kw["times"].items():
-        s = sql["times"].get(name)
-        p = pd_["times"].get(name) if pd_ else None
+
+    def pair(suite: dict | None, name: str) -> tuple[float | None, float | None]:
+        if suite is None or name not in suite["times"]:
+            return None, None
+        return suite["times"][name], suite["cpu"][name]
+
+    for name in kw["times"]:
+        k, s, p = pair(kw, name), pair(sql, name), pair(pd_, name)
         marks = [
             f"{a}:{'OK' if checks[(name, a)]['ok'] else 'MISMATCH'}"
             for a in ("sql", "pandas")
             if (name, a) in checks
         ]
         print(
-            f"{name:18s} {seconds:8.2f} {_fmt_s(s):>8s} {_fmt_s(p):>8s} "
-            f"{_fmt_x(_ratio(s, seconds)):>7s} {_fmt_x(_ratio(p, seconds)):>7s}  {' '.join(marks)}"
+            f"{name:17s} {_fmt_pair(k)} {_fmt_pair(s)} {_fmt_pair(p)} "
+            f"{_fmt_ratios(s, k)} {_fmt_ratios(p, k)}  {' '.join(marks)}"
         )
     for name, why in kw["skipped"].items():
-        print(f"{name:18s} skipped: {why}")
-    t = report["totals"]
-    print("\ntotals (seconds)")
+        print(f"{name:17s} skipped: {why}")
+    t, c = report["totals"], report["totals_cpu"]
+    print("\ntotals (wall s / CPU s)")
     n = len(EVENT_METRICS)
     rows = [
-        ("open_default (read the operational store, attach the rollup)", t["open_default"]),
-        ("keepwell: all metrics of the catalogue", t["keepwell_metrics"]),
-        ("keepwell: report all = open_default + all metrics", t["keepwell_report_all"]),
-        (f"keepwell: the {n} event metrics", t["keepwell_event_metrics"]),
-        (f"raw SQL suite ({n} event metrics)", t["sql"]),
+        ("open_default (read the operational store, attach the rollup)", "open_default"),
+        ("keepwell: all metrics of the catalogue", "keepwell_metrics"),
+        ("keepwell: report all = open_default + all metrics", "keepwell_report_all"),
+        (f"keepwell: the {n} event metrics", "keepwell_event_metrics"),
+        (f"raw SQL suite ({n} event metrics)", "sql"),
     ]
     if t.get("pandas") is not None:
-        rows.append(
-            (f"pandas suite (incl. {t['pandas_load']:.1f} s to read the events)", t["pandas"])
-        )
-    for label, seconds in rows:
-        print(f"  {label:64s} {seconds:8.2f}")
+        rows.append((f"pandas suite (incl. {t['pandas_load']:.1f} s to read the events)", "pandas"))
+    for label, key in rows:
+        print(f"  {label:62s} {_fmt_pair((t[key], c[key]))}")
     print("\ngoals")
     for line in report["goals"]["lines"]:
         print(f"  {line}")
@@ -646,7 +741,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_start": os.getloadavg(),
     }
     try:
-        steps = Steps(work, reuse=args.reuse)
+        steps = Steps(work, reuse=args.reuse, max_rss_mib=args.max_rss_gb * 1000**3 / 2**20)
         results = run_steps(args, work, steps)
         report.update(evaluate(results, work, steps.peaks))
         report.update({k: v for k, v in results.items() if k != "plan"})

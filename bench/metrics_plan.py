@@ -16,6 +16,7 @@ implementations answer the same questions:
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -31,6 +32,24 @@ EVENT_METRICS = (
     "features",
 )
 """Metrics the raw-SQL and pandas suites recompute and check against keepwell."""
+
+
+class Stopwatch:
+    """Wall seconds and CPU seconds (all threads of this process) of a ``with`` block.
+
+    On a busy shared machine CPU seconds vary less than wall seconds, so both are reported.
+    """
+
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
 
 
 @dataclass(frozen=True)

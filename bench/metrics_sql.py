@@ -8,12 +8,11 @@ keepwell (``metrics_plan``); the results are checked against keepwell's by ``met
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import duckdb
-from metrics_plan import Plan
+from metrics_plan import Plan, Stopwatch
 
 
 def _values(rows: list[tuple]) -> str:
@@ -196,19 +195,22 @@ def queries(plan: Plan) -> dict[str, str]:
     return out
 
 
-def run_suite(plan: Plan, files: list[str], out_dir: Path) -> dict[str, float]:
-    """Run every query over ``files``; write each result to ``out_dir/<metric>.parquet``;
-    return the seconds each took (query and fetch into pandas)."""
+def run_suite(plan: Plan, files: list[str], out_dir: Path) -> dict[str, dict[str, float]]:
+    """Run every query over ``files``; write each result to ``out_dir/<metric>.parquet``.
+
+    Returns ``{"times": {metric: wall s}, "cpu": {metric: CPU s}}`` (query and fetch into
+    pandas)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet([{listed}])")
     times: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for name, sql in queries(plan).items():
-        started = time.perf_counter()
-        df = con.execute(sql).df()
-        times[name] = time.perf_counter() - started
+        with Stopwatch() as watch:
+            df = con.execute(sql).df()
+        times[name], cpu[name] = watch.wall, watch.cpu
         df.to_parquet(out_dir / f"{name}.parquet", index=False)
     con.close()
-    return times
+    return {"times": times, "cpu": cpu}
