@@ -2,7 +2,7 @@
 
 Layout under ``settings.home / "models" / "risk"``::
 
-    20261122T101500-3f2a9c1d/
+    20261122T101500123456-3f2a9c/
         model.joblib     the fitted estimator (joblib)
         metadata.json    model_version, saved_at, features, training window, metrics, versions
 
@@ -66,9 +66,10 @@ def _versions() -> dict[str, str]:
 
 
 def new_version(now: datetime | None = None) -> str:
-    """A model version id: UTC save time plus a random suffix (sorts by time)."""
+    """A model version id: UTC save time (to the microsecond) plus a random suffix, so names
+    sort by time."""
     now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    return f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:6]}"
 
 
 def save_model(model: Any, *, settings: Settings, metadata: dict[str, Any]) -> SavedModel:

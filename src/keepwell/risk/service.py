@@ -279,7 +279,7 @@ def score_customers(
     )
     if progress:
         progress("features", 1, 1)
-    ids = dict(db_session.execute(select(Customer.external_id, Customer.id)).tuples().all())
+    ids = dict(db_session.execute(select(Customer.external_id, Customer.id)).all())
     unknown = [c for c in frame["customer_id"] if c not in ids]
     if unknown:
         raise InvalidInput(
@@ -391,7 +391,7 @@ def worklist(*, db_session: Session, limit: int = 20, owner: str | None = None) 
         Customer.external_id,
     ).limit(limit)
     items = []
-    for score, external_id, name, email in db_session.execute(query).tuples():
+    for score, external_id, name, email in db_session.execute(query):
         items.append(
             WorkItem(
                 customer_id=score.customer_id,
