@@ -64,7 +64,11 @@ SCRATCH_DIR = "_keepwell"
 
 @dataclass(frozen=True)
 class AppendResult:
-    """The outcome of one append: ``skipped`` when its batch key was committed before."""
+    """The outcome of one append.
+
+    ``version`` is the table version after the commit (a concurrent writer may have added
+    more); ``skipped`` says the batch key was committed before and nothing was written.
+    """
 
     rows: int
     files: int
