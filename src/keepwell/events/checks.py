@@ -95,7 +95,6 @@ class Plan:
     good: str
     rejects: str
     ignored: tuple[str, ...]
-    reject_headers: tuple[str, ...]
 
 
 def _text(expr: str, kind: str) -> str:
@@ -279,4 +278,4 @@ def plan_import(source: Source, mapping: ColumnMapping | None, *, known: bool) -
         f"FROM (SELECT {ROW}, {FILE + ', ' if source.multi_file else ''}{every}, "
         f"{', '.join(originals)} FROM {source.numbered}) WHERE ({bad}) IS NOT FALSE"
     )
-    return Plan(good=good, rejects=rejects, ignored=ignored, reject_headers=tuple(headers))
+    return Plan(good=good, rejects=rejects, ignored=ignored)

@@ -82,7 +82,8 @@ def import_events(
 
     Returns:
         The summary: ``inserted + rejected == rows``; ``skipped_file`` when the same content
-        with the same options was imported before (then nothing is read or written).
+        with the same options was imported before (then only the fingerprint pass reads the
+        file and nothing is written).
 
     Raises:
         ImportFileError: the file as a whole is unusable (missing, empty, bad encoding, a

@@ -183,11 +183,12 @@ def _scan(
                     if transcode_to is not None:
                         encoded = text.encode("utf-8")
                         lines += encoded.count(b"\n")
+                        last = encoded[-1:] or last
                         transcode_to.write(encoded)
             if transcode_to is None:
                 lines += chunk.count(b"\n")
+                last = chunk[-1:]
             size += len(chunk)
-            last = chunk[-1:]
             if progress is not None:
                 progress(size)
         if decoder is not None:
@@ -196,7 +197,10 @@ def _scan(
             except UnicodeDecodeError as exc:
                 _encoding_error(path, codec or "", exc, size, lines, len(exc.object), b"")
             if transcode_to is not None and tail:
-                transcode_to.write(tail.encode("utf-8"))
+                encoded = tail.encode("utf-8")
+                lines += encoded.count(b"\n")
+                last = encoded[-1:]
+                transcode_to.write(encoded)
     return _Scan(digest=sha.hexdigest(), size=size, lines=lines, last_byte=last)
 
 
