@@ -169,7 +169,12 @@ class _RiskModel(BaseEstimator):
         self.calibrator_: CalibratedClassifierCV | None = None
         if self.calibration is not None:
             _need_both(labels[cal_rows], "calibration slice")
-            cal = CalibratedClassifierCV(FrozenEstimator(pipe), method=self.calibration)
+            # one calibrator on the whole slice: a single "split" whose test part is every
+            # row (the frozen model is not refitted), not an ensemble over k folds
+            every = np.arange(int(cal_rows.sum()))
+            cal = CalibratedClassifierCV(
+                FrozenEstimator(pipe), method=self.calibration, cv=[(every, every)]
+            )
             cal.fit(X[cal_rows], labels[cal_rows])
             self.calibrator_ = cal
             self.n_calibration_ = int(cal_rows.sum())
