@@ -18,3 +18,11 @@ def test_exported_names_resolve(name: str) -> None:
 def test_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = keepwell.risk.nope
+
+
+@pytest.mark.parametrize("module", ["keepwell.risk.evaluate", "keepwell.risk.reasons"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
