@@ -161,7 +161,7 @@ class Rollup:
         timezone: str = "UTC",
         retention_hours: int = 168,
         target_file_bytes: int = 256 * 1024 * 1024,
-        memory_limit: str = "2GB",
+        memory_limit: str = "3GB",
     ) -> None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -236,33 +236,53 @@ class Rollup:
     # -- reading -------------------------------------------------------------------------------
 
     def _select(self, table: DeltaTable | None, *, exact: bool) -> str:
-        """SQL over the snapshot: every column of the schema, missing ones as 0."""
-        if table is None or not self._paths(table):
-            types = [] if table is None else self._schema_types(table)
+        """SQL over the snapshot: every column of the schema, missing ones as 0.
+
+        ``exact``: compacted rows are one per customer-day already, so only the customer-days
+        that also have partial rows are re-aggregated (the rest pass through untouched).
+        """
+        types = [] if table is None else self._schema_types(table)
+        paths = [] if table is None else self._paths(table)
+        if not paths:
             return self._empty_select(types)
-        paths = self._paths(table)
-        types = self._schema_types(table)
-        source = f"read_parquet({_list(paths)}, union_by_name = true)"
-        with duckdb.connect() as con:
-            present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-
-        def col(name: str, kind: str) -> str:
-            if name not in present:
-                return f"CAST(0 AS {kind})"
-            inner = f"sum({_ident(name)})" if exact else _ident(name)
-            return f"CAST(coalesce({inner}, 0) AS {kind})"
-
-        cols = [
-            "customer_id",
-            "day",
-            f"{col('events', 'BIGINT')} AS events",
-            f"{col('value_sum', 'DOUBLE')} AS value_sum",
+        names = ["events", "value_sum"] + [
+            p + t for t in types for p in (COUNT_PREFIX, VALUE_PREFIX)
         ]
-        for t in types:
-            cols.append(f"{col(COUNT_PREFIX + t, 'BIGINT')} AS {_ident(COUNT_PREFIX + t)}")
-            cols.append(f"{col(VALUE_PREFIX + t, 'DOUBLE')} AS {_ident(VALUE_PREFIX + t)}")
-        group = " GROUP BY customer_id, day" if exact else ""
-        return f"SELECT {', '.join(cols)} FROM {source}{group}"
+
+        def kind(name: str) -> str:
+            return "DOUBLE" if name == "value_sum" or name.startswith(VALUE_PREFIX) else "BIGINT"
+
+        def projection(files: list[str]) -> str:
+            source = f"read_parquet({_list(files)}, union_by_name = true)"
+            with duckdb.connect() as con:
+                present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+            cols = ["customer_id", "day"] + [
+                f"CAST(coalesce({_ident(n)}, 0) AS {kind(n)}) AS {_ident(n)}"
+                if n in present
+                else f"CAST(0 AS {kind(n)}) AS {_ident(n)}"
+                for n in names
+            ]
+            return f"SELECT {', '.join(cols)} FROM {source}"
+
+        partial = [p for p in paths if Path(p).name.startswith("partial-")]
+        compacted = [p for p in paths if p not in partial]
+        if not exact or not partial:
+            return projection(paths)
+        sums = ", ".join(f"CAST(sum({_ident(n)}) AS {kind(n)}) AS {_ident(n)}" for n in names)
+        regroup = "SELECT customer_id, day, {sums} FROM ({rows}) GROUP BY customer_id, day"
+        if not compacted:
+            return regroup.format(sums=sums, rows=projection(partial))
+        return (
+            f"WITH kw_c AS NOT MATERIALIZED ({projection(compacted)}), "
+            f"kw_p AS NOT MATERIALIZED ({projection(partial)}), "
+            "kw_k AS (SELECT DISTINCT customer_id, day FROM kw_p) "
+            "SELECT * FROM kw_c ANTI JOIN kw_k USING (customer_id, day) UNION ALL "
+            + regroup.format(
+                sums=sums,
+                rows="SELECT kw_c.* FROM kw_c SEMI JOIN kw_k USING (customer_id, day) "
+                "UNION ALL SELECT * FROM kw_p",
+            )
+        )
 
     @staticmethod
     def _schema_types(table: DeltaTable) -> list[str]:
@@ -300,9 +320,14 @@ class Rollup:
         """
         con.execute(f"CREATE OR REPLACE TEMP VIEW {_ident(name)} AS {self.sql(exact=exact)}")
 
-    def attach(self, src: Any, *, name: str = "kw_rollup", exact: bool = True) -> None:
+    def attach(self, src: Any, *, name: str = "kw_rollup", exact: bool = False) -> None:
         """Register the rollup on a DuckDB-backed :class:`~keepwell.metrics.sources.Sources`
-        as ``src.tables["rollup"]`` (and its zone as ``src.extra["rollup_timezone"]``)."""
+        as ``src.tables["rollup"]`` (and its zone as ``src.extra["rollup_timezone"]``).
+
+        By default the stored rows are listed as they are (``exact=False``): every metric
+        aggregates the rollup with sums and distinct-day counts, which are exact over partial
+        rows, and skipping the re-aggregation saves a pass over the table on every read.
+        """
         if src.backend != "duckdb":
             raise InvalidInput(
                 f"the rollup attaches to DuckDB sources, not {src.backend!r}",
