@@ -490,3 +490,10 @@ def test_rollup_in_another_zone_is_not_used(duckdb_con, tmp_path) -> None:
     out = run(src, feature_adoption, **Q1)
     # read from raw events in Berlin time: the report is a February event
     assert set(out[out.period == "2026-02"].event) == {"login", "page_view", "report"}
+
+
+def test_public_names() -> None:
+    from keepwell.metrics import engagement
+
+    assert set(engagement.__all__) <= set(dir(engagement))
+    assert "churn_by_tenure" in engagement.__all__

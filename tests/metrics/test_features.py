@@ -236,3 +236,10 @@ def test_rollup_and_raw_events_agree(duckdb_con, tmp_path) -> None:
 def test_unknown_activity_is_refused(make_src) -> None:
     with pytest.raises(InvalidInput, match="activity"):
         customer_features(make_src(business()), **GRID, activity="logins")
+
+
+def test_public_names() -> None:
+    from keepwell.metrics import features as module
+
+    assert set(module.__all__) == {"as_of_dates", "customer_features"}
+    assert all(hasattr(module, name) for name in module.__all__)

@@ -344,3 +344,10 @@ def test_fast_local_day_equals_icu(tz: str) -> None:
             f"<> CAST(timezone('{tz}', ts) AS DATE)), count(*) FROM t"
         ).fetchone()
     assert total >= 300_000 and bad == 0
+
+
+def test_public_names() -> None:
+    from keepwell.metrics import rollup as module
+
+    assert set(module.__all__) == {"BASE_COLUMNS", "RefreshResult", "Rollup", "RollupInfo"}
+    assert all(hasattr(module, name) for name in module.__all__)
