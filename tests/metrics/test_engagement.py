@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from keepwell.errors import InvalidInput
 from keepwell.events.store import EventStore
 from keepwell.metrics.engagement import (
     active_customers,
@@ -449,11 +450,11 @@ def test_activity_spells_from_events_hand_case(backend) -> None:
 
 def test_invalid_parameters_are_refused(make_src) -> None:
     src = make_src(business())
-    with pytest.raises(ValueError, match="unit"):
+    with pytest.raises(InvalidInput, match="unit"):
         active_customers(src, **Q1, unit="team")
-    with pytest.raises(ValueError, match="activity"):
+    with pytest.raises(InvalidInput, match="activity"):
         churn_by_tenure(src, **Q1, activity="logins")
-    with pytest.raises(ValueError, match="lookback_days"):
+    with pytest.raises(InvalidInput, match="lookback"):
         usage_frequency(src, **Q1, lookback_days=7)
 
 
@@ -497,3 +498,9 @@ def test_public_names() -> None:
 
     assert set(engagement.__all__) <= set(dir(engagement))
     assert "churn_by_tenure" in engagement.__all__
+
+
+def test_inactivity_window_must_be_positive(backend) -> None:
+    src = Sources.from_frames(backend, business(), prefix="kw_en_")
+    with pytest.raises(InvalidInput, match="inactivity_days"):
+        activity_spells_from_events(src, inactivity_days=0)

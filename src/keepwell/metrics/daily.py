@@ -26,6 +26,7 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 
+from keepwell.errors import InvalidInput
 from keepwell.metrics.localtime import local_day
 from keepwell.metrics.periods import to_utc_naive
 from keepwell.metrics.sources import Sources
@@ -105,7 +106,7 @@ def daily_activity(
     Users: events without a user_id are not user activity and are left out.
     """
     if unit not in ("customer", "user"):
-        raise ValueError(f"unit is 'customer' or 'user', got {unit!r}")
+        raise InvalidInput(f"unknown unit {unit!r}", field="unit", expected="customer or user")
     if reads_rollup(src, unit=unit):
         r = src.rollup
         preds = [r.day < end_day]

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 import ibis
 import ibis.expr.types as ir
 
+from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
 from keepwell.metrics.activity import spells
 from keepwell.metrics.calendars import (
@@ -207,7 +208,11 @@ def _usage(
     lookback. Columns: [by...], customer_id, key, active_days, events, active_days_lookback,
     frequency."""
     if lookback_days < window_days:
-        raise ValueError("lookback_days must be at least window_days")
+        raise InvalidInput(
+            f"the lookback ({lookback_days} days) is shorter than the window ({window_days})",
+            field="lookback_days",
+            expected=f"at least {window_days}",
+        )
     first = min(a for _, a in anchors) - timedelta(days=lookback_days)
     last = max(a for _, a in anchors)
     keys = segment_keys(src, filters=filters, by=by)
@@ -614,7 +619,9 @@ def churn_by_tenure(
     elif activity == "events":
         sp = activity_spells_from_events(src, inactivity_days=inactivity_days)
     else:
-        raise ValueError(f"activity is 'subscriptions' or 'events', got {activity!r}")
+        raise InvalidInput(
+            f"unknown activity {activity!r}", field="activity", expected="subscriptions or events"
+        )
     keys = segment_keys(src, filters=filters, by=by)
     sp = restrict(sp, keys)
     if period is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from keepwell.errors import InvalidInput
 from keepwell.metrics.sources import Sources
 
 
@@ -28,7 +29,11 @@ def activity_spells_from_events(
     ``inactivity_days``), first_started_at (the customer's first-ever event/order).
     """
     if inactivity_days <= 0:
-        raise ValueError(f"inactivity_days must be positive, got {inactivity_days}")
+        raise InvalidInput(
+            f"the inactivity window must be positive, got {inactivity_days}",
+            field="inactivity_days",
+            expected="a number of days > 0",
+        )
     e = src.events
     moments = e.select("customer_id", at=e.occurred_at.cast("timestamp"))
     if include_orders:
