@@ -1,11 +1,15 @@
-"""`keepwell risk`: train and evaluate the churn-risk model, score customers, the work list."""
+"""`keepwell risk`: train and evaluate the churn-risk model, score customers, the work list.
+
+scikit-learn and LightGBM take seconds to import, so the service is imported inside the
+commands: ``keepwell --help`` and every other sub-app do not pay for it.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -13,9 +17,9 @@ from rich.table import Table
 
 from keepwell.cli_support import console, handle_errors, load_settings, progress, unit_of_work
 from keepwell.money import format_money
-from keepwell.risk import service
-from keepwell.risk.artifacts import list_models
-from keepwell.risk.evaluate import MODEL_NAMES, Evaluation
+
+if TYPE_CHECKING:
+    from keepwell.risk.evaluate import Evaluation
 
 app = typer.Typer(
     help="Churn risk: who is likely to leave, why, and how much revenue is at stake.",
@@ -77,6 +81,8 @@ def _metrics_table(ev: Evaluation) -> Table:
 
 
 def _calibration_table(ev: Evaluation, model: str) -> Table:
+    from keepwell.risk.evaluate import MODEL_NAMES
+
     table = Table(
         title=f"Calibration of {MODEL_NAMES.get(model, model)} (test slice, by predicted risk)",
         title_justify="left",
@@ -103,6 +109,8 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Train the churn-risk model (LightGBM) on this home's history and save it."""
+    from keepwell.risk import service
+
     settings = load_settings()
     with progress() as bars:
         result = service.train(
@@ -134,6 +142,8 @@ def evaluate(
     as_json: JsonOpt = False,
 ) -> None:
     """Compare LightGBM with the logistic model and "days since last activity", out of time."""
+    from keepwell.risk import service
+
     settings = load_settings()
     with progress() as bars:
         ev = service.evaluate(
@@ -162,6 +172,8 @@ def score(
     model: Annotated[str | None, typer.Option(help="Model version (default: newest).")] = None,
 ) -> None:
     """Score every active customer: churn probability, band, reasons, revenue at risk."""
+    from keepwell.risk import service
+
     try:
         day = date.fromisoformat(as_of) if as_of else None
     except ValueError as exc:
@@ -193,6 +205,8 @@ def worklist(
     limit: Annotated[int, typer.Option(help="How many customers.", min=1)] = 20,
 ) -> None:
     """Customers to call first: the latest scores ranked by revenue at risk."""
+    from keepwell.risk import service
+
     settings = load_settings()
     with unit_of_work(settings) as db_session:
         items = service.worklist(db_session=db_session, limit=limit, owner=owner)
@@ -228,6 +242,8 @@ def worklist(
 @handle_errors
 def models() -> None:
     """List the saved risk models (newest last)."""
+    from keepwell.risk.artifacts import list_models
+
     saved = list_models(load_settings())
     if not saved:
         console.print("No risk model yet: run `keepwell risk train`.")
