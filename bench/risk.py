@@ -10,7 +10,11 @@ stops a step whose memory (with its children) passes ``--max-rss-gib``:
 1. ``generate``: the SaaS demo business (``keepwell.demo.generator.generate``), history ending
    at ``--end`` (a month start);
 2. ``load``: a new keepwell home (SQLite + event store) filled through the import path, as
-   ``load_demo`` does, and the daily rollup built;
+   ``load_demo`` does, and the daily rollup built (``--path store``, the default); or, with
+   ``--path direct``, only the customers bulk-inserted (scores need their ids) while keepwell's
+   engine reads the exported files directly (raw event Parquet, no rollup) -- importing 1M
+   customers' records and 100M events takes most of an hour on a busy 2-core machine, and
+   reading a 10M-row store back is ``open_default``'s cost, not the risk model's;
 3. ``features``: keepwell's features of every active customer as of ``--end``
    (``open_default`` + ``risk.dataset.snapshot_features``);
 4. ``train``: observations on the ``--train-dates`` monthly dates before the censored ones
@@ -172,6 +176,96 @@ def training_dates(end: date, count: int) -> list[date]:
     return known[-count:]
 
 
+# -- the "direct" path: keepwell's engine on the exported files -----------------------------------
+
+
+def direct_sources(files: dict[str, str]) -> Any:
+    """keepwell ``Sources`` on DuckDB straight over the exported files: the operational CSVs
+    shaped as the import shapes them (MRR from price, trials left out) and the raw event
+    Parquet as a view. What ``open_default`` gives, without reading a 1M-customer store."""
+    import ibis
+
+    from keepwell.metrics.sources import Sources
+
+    frames = _operational_frames(files)
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")
+    src = Sources.from_frames(con, frames)
+    pattern = str(Path(files["events"]) / "*.parquet")
+    con.raw_sql(
+        "CREATE OR REPLACE TEMP VIEW kw_events_direct AS SELECT customer_id, event, "
+        "CAST(occurred_at AT TIME ZONE 'UTC' AS TIMESTAMP) AS occurred_at, user_id, value "
+        f"FROM read_parquet('{pattern}')"
+    )
+    src.tables["events"] = con.table("kw_events_direct")
+    return src
+
+
+def _mrr(price: pd.Series, period: pd.Series) -> np.ndarray:
+    """price_minor / months of the billing period, rounded half to even (as the import)."""
+    months = period.map({"month": 1, "quarter": 3, "year": 12}).astype("int64").to_numpy()
+    q, r = np.divmod(price.to_numpy(), months)
+    return q + ((2 * r > months) | ((2 * r == months) & (q % 2 == 1)))
+
+
+def _operational_frames(files: dict[str, str]) -> dict[str, pd.DataFrame]:
+    customers = pd.read_csv(
+        files["customers"],
+        usecols=["external_id", "signup_at", "industry", "country", "status", "owner_email"],
+    )
+    customers = customers.rename(columns={"external_id": "customer_id", "owner_email": "owner"})
+    subs = pd.read_csv(files["subscriptions"])
+    subs = subs[subs["status"] != "trialing"]
+    subs = subs.assign(mrr_minor=_mrr(subs["price_minor"], subs["billing_period"]))
+    return {
+        "customers": customers,
+        "subscriptions": subs[
+            ["customer_id", "plan", "mrr_minor", "currency", "started_at", "ended_at"]
+        ],
+        "invoices": pd.read_csv(
+            files["invoices"],
+            usecols=[
+                "customer_id",
+                "amount_minor",
+                "currency",
+                "issued_at",
+                "due_at",
+                "paid_at",
+                "status",
+            ],
+        ),
+        "surveys": pd.read_csv(
+            files["surveys"], usecols=["customer_id", "kind", "score", "responded_at"]
+        ),
+        "tickets": pd.read_csv(
+            files["tickets"], usecols=["customer_id", "priority", "opened_at", "closed_at"]
+        ),
+    }
+
+
+def step_load_customers(home: str, files: dict[str, str]) -> dict:
+    """A migrated store holding only the customers (scores need their ids), bulk-inserted."""
+    from sqlalchemy import insert
+
+    from keepwell import migrate
+    from keepwell.customers.models import Customer
+    from keepwell.db import engine_from_settings, session_scope
+
+    settings = _settings(home)
+    engine = engine_from_settings(settings)
+    try:
+        migrate.upgrade(engine)
+        customers = pd.read_csv(files["customers"], usecols=["external_id", "name", "signup_at"])
+        customers["signup_at"] = pd.to_datetime(customers["signup_at"], utc=True)
+        with Stopwatch() as watch, session_scope(engine) as db_session:
+            rows = customers.to_dict("records")
+            for start in range(0, len(rows), 50_000):
+                db_session.execute(insert(Customer), rows[start : start + 50_000])
+    finally:
+        engine.dispose()
+    return {"customers_s": watch.wall, "customers": len(customers)}
+
+
 # -- keepwell steps ------------------------------------------------------------------------------
 
 
@@ -241,13 +335,17 @@ def step_load(home: str, files: dict[str, str]) -> dict:
     return out
 
 
-def step_features(home: str, as_of: str, out_file: str) -> dict:
+def _open(home: str, files: dict[str, str] | None) -> Any:
     from keepwell.metrics.sources import open_default
+
+    return direct_sources(files) if files else open_default(_settings(home))
+
+
+def step_features(home: str, as_of: str, out_file: str, files: dict | None) -> dict:
     from keepwell.risk.dataset import snapshot_features
 
-    settings = _settings(home)
     with Stopwatch() as opened:
-        src = open_default(settings)
+        src = _open(home, files)
     with Stopwatch() as watch:
         frame = snapshot_features(src, as_of=date.fromisoformat(as_of))
     frame.to_parquet(out_file, index=False)
@@ -260,15 +358,14 @@ def step_features(home: str, as_of: str, out_file: str) -> dict:
     }
 
 
-def step_train(home: str, dates: list[str], end: str) -> dict:
-    from keepwell.metrics.sources import open_default
+def step_train(home: str, dates: list[str], end: str, files: dict | None) -> dict:
     from keepwell.risk.artifacts import save_model
     from keepwell.risk.dataset import build_observations
     from keepwell.risk.model import GradientBoostingRiskModel
 
     settings = _settings(home)
     with Stopwatch() as opened:
-        src = open_default(settings)
+        src = _open(home, files)
     with Stopwatch() as feats:
         obs = build_observations(
             src,
@@ -303,14 +400,13 @@ def step_train(home: str, dates: list[str], end: str) -> dict:
     }
 
 
-def step_score(home: str, as_of: str) -> dict:
+def step_score(home: str, as_of: str, files: dict | None) -> dict:
     from keepwell.db import engine_from_settings, session_scope
-    from keepwell.metrics.sources import open_default
     from keepwell.risk.service import score_customers
 
     settings = _settings(home)
     with Stopwatch() as opened:
-        src = open_default(settings)
+        src = _open(home, files)
     marks: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -501,6 +597,13 @@ def main() -> int:
     parser.add_argument("--work", default=None, help="work directory (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--reuse", action="store_true", help="reuse generated data and home")
+    parser.add_argument(
+        "--path",
+        choices=("store", "direct"),
+        default="store",
+        help="store: import everything and read it with open_default (as `keepwell risk` "
+        "does); direct: keepwell's engine on the exported files, only customers imported",
+    )
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--max-rss-gib", type=float, default=14.0)
     parser.add_argument("--json", default=None, help="write all figures to this file")
@@ -544,28 +647,34 @@ def main() -> int:
             manifest_file.write_text(json.dumps(gen))
         report["generate"] = gen
         files = gen["files"]
-        loaded = work / "loaded.json"
+        loaded = work / f"loaded-{args.path}.json"
         if args.reuse and loaded.exists():
             report["load"] = json.loads(loaded.read_text())
         else:
             shutil.rmtree(home, ignore_errors=True)
             home.mkdir(parents=True)
-            report["load"] = run_step("load", step_load, str(home), files, max_rss_mib=limit)
+            load = step_load if args.path == "store" else step_load_customers
+            report["load"] = run_step("load", load, str(home), files, max_rss_mib=limit)
             if not report["load"]["ok"]:
                 raise SystemExit(f"load failed: {report['load']['error']}")
             loaded.write_text(json.dumps(report["load"]))
-        kw_file, pd_file = (
-            str(work / "features_keepwell.parquet"),
-            str(work / "features_pandas.parquet"),
-        )
+        direct = files if args.path == "direct" else None
+        kw_file = str(work / "features_keepwell.parquet")
+        pd_file = str(work / "features_pandas.parquet")
         report["features"] = run_step(
-            "keepwell features", step_features, str(home), args.end, kw_file, max_rss_mib=limit
+            "keepwell features",
+            step_features,
+            str(home),
+            args.end,
+            kw_file,
+            direct,
+            max_rss_mib=limit,
         )
         report["train"] = run_step(
-            "keepwell train", step_train, str(home), dates, args.end, max_rss_mib=limit
+            "keepwell train", step_train, str(home), dates, args.end, direct, max_rss_mib=limit
         )
         report["score"] = run_step(
-            "keepwell score", step_score, str(home), args.end, max_rss_mib=limit
+            "keepwell score", step_score, str(home), args.end, direct, max_rss_mib=limit
         )
         if not args.skip_pandas:
             report["pandas_features"] = run_step(
