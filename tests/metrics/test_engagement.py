@@ -235,7 +235,7 @@ def test_zero_customers_gives_zero_rows_per_period(make_src) -> None:
     life = run(src, lifecycle, **Q1)
     assert (life[["new", "returning", "resurrecting", "dormant"]] == 0).all().all()
     tenure = run(src, churn_by_tenure, **Q1)
-    assert len(tenure) == 10 and (tenure.churned == 0).all() and tenure.churn_rate.isna().all()
+    assert len(tenure) == 14 and (tenure.churned == 0).all() and tenure.churn_rate.isna().all()
 
 
 # -- usage frequency -----------------------------------------------------------------------
@@ -387,6 +387,11 @@ def test_churn_by_tenure_buckets_and_rates(make_src) -> None:
     assert s.churned.tolist() == [0, 1, 0, 0]
     assert s.reached.tolist() == [3, 3, 1, 0]
     assert out.period.unique().tolist() == ["2026-01-01/2026-04-01"]
+    # usage in the 28 days before b's churn day (Mar 1 in Berlin): Feb 3 and Feb 20 -> monthly
+    u = out[out.dimension == "usage"].set_index("bucket")
+    assert u.churned.to_dict() == {"daily": 0, "weekly": 0, "monthly": 1, "none_in_28_days": 0}
+    assert (u.reached == 0).all() and u.churn_rate.isna().all()
+    assert u.loc["monthly", "share_of_churned"] == 1.0
 
 
 def test_churn_by_tenure_per_period_and_from_usage(make_src) -> None:
@@ -397,6 +402,7 @@ def test_churn_by_tenure_per_period_and_from_usage(make_src) -> None:
     assert churned[["period", "dimension", "bucket"]].values.tolist() == [
         ["2026-03", "tenure", "1-3 months"],
         ["2026-03", "stage", "adoption"],
+        ["2026-03", "usage", "monthly"],
     ]
     usage = run(src, churn_by_tenure, **Q1, period="month", activity="events")
     mar = usage[(usage.period == "2026-03") & (usage.dimension == "tenure")].set_index("bucket")

@@ -560,6 +560,66 @@ TENURE_BUCKETS: tuple[tuple[str, str, int, int | None], ...] = (
 """(dimension, bucket, from month, to month or None = open): tenure at churn in whole months."""
 
 
+USAGE_AT_CHURN = ("daily", "weekly", "monthly", "none_in_28_days")
+"""Usage class in the 28 days before a churn (same thresholds as :func:`usage_frequency`)."""
+
+
+def _usage_at_churn(
+    src: Sources, j: ir.Table, by: Sequence[str], *, start: date, end: date
+) -> ir.Table:
+    """Churn events per window by the customer's usage class in the 28 local days before the
+    local day of the churn: [by...], period, churned, reached (0), dimension, bucket,
+    bucket_order."""
+    e = j.ended_at
+    ends = j.filter((e > j.period_start) & (e <= j.period_end))
+    ends = ends.select(
+        *by,
+        "period",
+        "customer_id",
+        "ended_at",
+        end_day=local_day(ends.ended_at, tz=src.timezone, backend=src.backend)
+        .epoch_days()
+        .cast("int64"),
+    )
+    d = daily_activity(
+        src, first_day=start - timedelta(days=30), end_day=end + timedelta(days=2)
+    ).select("customer_id", n=ibis._.day.epoch_days().cast("int64"))
+    hit = ends.join(
+        d,
+        (ends.customer_id == d.customer_id) & (d.n >= ends.end_day - 28) & (d.n < ends.end_day),
+    )
+    keys = [*by, "period", "customer_id", "ended_at"]
+    active = hit.group_by(keys).aggregate(days=hit.n.nunique())
+    preds = [ends[c].identical_to(active[c]) for c in by] + [
+        ends[c] == active[c] for c in ("period", "customer_id", "ended_at")
+    ]
+    per = ends.left_join(active, preds).select(
+        *[ends[c] for c in by], ends.period, days=active.days.fill_null(0)
+    )
+    per = per.mutate(
+        bucket=ibis.cases(
+            (per.days >= 20, "daily"),
+            (per.days >= 4, "weekly"),
+            (per.days >= 1, "monthly"),
+            else_="none_in_28_days",
+        )
+    )
+    counts = per.group_by([*by, "period", "bucket"]).aggregate(churned=per.count().cast("int64"))
+    order = ibis.cases(
+        *[(counts.bucket == c, len(TENURE_BUCKETS) + i) for i, c in enumerate(USAGE_AT_CHURN)],
+        else_=-1,
+    )
+    return counts.select(
+        *by,
+        "period",
+        "churned",
+        reached=ibis.literal(0, type="int64"),  # not tracked for usage classes
+        dimension=ibis.literal("usage"),
+        bucket="bucket",
+        bucket_order=order.cast("int64"),
+    )
+
+
 @metric(
     "churn_by_tenure",
     title="Churn by tenure and lifecycle stage",
@@ -606,8 +666,12 @@ def churn_by_tenure(
       band during the window left while in it (null when reached is 0);
     * ``share_of_churned`` = churned / all churned of the same dimension and window.
 
-    Dimensions: ``tenure`` (0-1, 1-3, 3-6, 6-12, 12-24, 24+ months) and ``stage``
-    (onboarding < 1 month, adoption 1-3, established 3-12, loyal 12+). How to read it: the
+    Dimensions: ``tenure`` (0-1, 1-3, 3-6, 6-12, 12-24, 24+ months), ``stage``
+    (onboarding < 1 month, adoption 1-3, established 3-12, loyal 12+) and ``usage``: the
+    customer's usage class in the 28 local days before the churn day (daily >= 20 active days,
+    weekly >= 4, monthly >= 1, none_in_28_days; ``reached`` is 0 (not tracked) and ``churn_rate``
+    null there,
+    ``share_of_churned`` says how many leavers had stopped using the product). How to read it: the
     bucket with the largest ``share_of_churned`` is where most customers are lost; the highest
     ``churn_rate`` is where a customer is most at risk (a small early bucket can have a high
     rate but a small share). Counts are churn events: a customer who leaves twice counts twice.
@@ -661,13 +725,15 @@ def churn_by_tenure(
                 bucket_order=ibis.literal(order, type="int64"),
             )
         )
+    parts.append(_usage_at_churn(src, j, by, start=start, end=end))
     counts = ibis.union(*parts)
     frame = _frame(keys, by, wins)
+    labels = [(t[0], t[1]) for t in TENURE_BUCKETS] + [("usage", c) for c in USAGE_AT_CHURN]
     buckets = ibis.memtable(
         {
-            "dimension": [t[0] for t in TENURE_BUCKETS],
-            "bucket": [t[1] for t in TENURE_BUCKETS],
-            "bucket_order": list(range(len(TENURE_BUCKETS))),
+            "dimension": [d for d, _ in labels],
+            "bucket": [b for _, b in labels],
+            "bucket_order": list(range(len(labels))),
         },
         schema={"dimension": "string", "bucket": "string", "bucket_order": "int64"},
     )
