@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -27,7 +28,7 @@ def test_top_subscription_ltv_on_saas(monkeypatch, saas_settings, tmp_path) -> N
 
 
 @pytest.mark.slow
-def test_fit_and_top_on_the_shop(monkeypatch, shop_settings) -> None:
+def test_fit_and_top_on_the_shop(monkeypatch, shop_settings, tmp_path) -> None:
     cli_env(monkeypatch, shop_settings)
     before = runner.invoke(app, ["top", "--kind", "orders"])
     if before.exit_code == 1:  # the first backend: nothing fitted yet
@@ -35,6 +36,10 @@ def test_fit_and_top_on_the_shop(monkeypatch, shop_settings) -> None:
     fit = runner.invoke(app, ["fit"])
     assert fit.exit_code == 0, fit.output
     assert "BG/NBD" in fit.output and "Gamma-Gamma" in fit.output and "EUR" in fit.output
-    top = runner.invoke(app, ["top", "--limit", "5", "--days", "30"])
+    csv = tmp_path / "clv.csv"
+    top = runner.invoke(app, ["top", "--limit", "5", "--days", "30", "--csv", str(csv)])
     assert top.exit_code == 0, top.output
-    assert "P(alive)" in top.output and "purchases 30d" in top.output and "€" in top.output
+    assert "Top customers by 12-month CLV" in top.output and "€" in top.output
+    values = pd.read_csv(csv)
+    assert {"p_alive", "expected_purchases", "expected_spend", "clv_minor"} <= set(values.columns)
+    assert values["p_alive"].between(0, 1).all() and values["clv_minor"].is_monotonic_decreasing
