@@ -98,20 +98,26 @@ def _median(t: ir.Table, group: Sequence[str], col: str) -> ir.Table:
 # -- 1. active customers -------------------------------------------------------------------
 
 
+def _covering_intervals(days: ir.Table, group: Sequence[str]) -> ir.Table:
+    """Each active day with the next active day of the same entity (epoch days): _s, _next."""
+    w = ibis.window(group_by=list(group), order_by=days.day)
+    return days.mutate(
+        _s=days.day.epoch_days().cast("int64"),
+        _next=days.day.lead().over(w).epoch_days().cast("int64"),
+    )
+
+
 def _trailing_actives(
-    days: ir.Table, periods: Sequence[LocalPeriod], window: int, group: Sequence[str]
+    iv: ir.Table, periods: Sequence[LocalPeriod], window: int, by: Sequence[str]
 ) -> ir.Table:
     """Distinct actives in the ``window`` days ending on each period's last day.
 
     Each active day d of an entity covers the anchors d .. min(next active day, d + window) - 1;
     the covering intervals of one entity never overlap, so the number of entities active in
     the window ending at anchor a = #interval starts <= a - #interval ends <= a. This needs one
-    pass over the active days (no rolling distinct count). Columns: [by...], period, n.
+    pass over the active days (no rolling distinct count). ``iv`` comes from
+    :func:`_covering_intervals`. Columns: [by...], period, n.
     """
-    by = [c for c in group if c not in ("customer_id", "user_id")]
-    w = ibis.window(group_by=list(group), order_by=days.day)
-    start = days.day.epoch_days().cast("int64")
-    iv = days.mutate(_s=start, _next=days.day.lead().over(w).epoch_days().cast("int64"))
     cap = iv._s + window
     iv = iv.mutate(_e=ibis.ifelse(iv._next.fill_null(cap) < cap, iv._next.fill_null(cap), cap))
     starts = iv.group_by([*by, iv._s.name("x")]).aggregate(delta=iv.count().cast("int64"))
@@ -168,8 +174,9 @@ def active_customers(
     dau = dd.group_by([*by, "period"]).aggregate(active_days=dd.count().cast("int64"))
     pa = dd.select(*by, *ent, "period").distinct()
     pa = pa.group_by([*by, "period"]).aggregate(period_actives=pa.count().cast("int64"))
-    wau = _trailing_actives(days, ps, wau_days, [*by, *ent]).rename(wau="n")
-    mau = _trailing_actives(days, ps, mau_days, [*by, *ent]).rename(mau="n")
+    iv = _covering_intervals(days, [*by, *ent])
+    wau = _trailing_actives(iv, ps, wau_days, by).rename(wau="n")
+    mau = _trailing_actives(iv, ps, mau_days, by).rename(mau="n")
     out = _frame(keys, by, periods_table(ps))
     out = _attach(out, dau, by, ["active_days"])
     out = _attach(out, pa, by, ["period_actives"])
@@ -216,14 +223,16 @@ def _usage(
     first = min(a for _, a in anchors) - timedelta(days=lookback_days)
     last = max(a for _, a in anchors)
     keys = segment_keys(src, filters=filters, by=by)
-    d = restrict(daily_activity(src, first_day=first, end_day=last), keys)
+    d = daily_activity(src, first_day=first, end_day=last)
+    d = d.group_by(["customer_id", "day"]).aggregate(events=d.events.sum())  # one row per day
+    d = restrict(d, keys)
     cal = trailing_days(anchors, [window_days, lookback_days])
     j = d.join(cal, "day")
-    short = j[f"in_{window_days}"] == 1
+    short = j[f"in_{window_days}"]
     u = j.group_by([*by, "customer_id", "key"]).aggregate(
-        active_days=j.day.nunique(where=short).cast("int64"),
-        events=j.events.sum(where=short).fill_null(0).cast("int64"),
-        active_days_lookback=j.day.nunique().cast("int64"),
+        active_days=short.sum().cast("int64"),
+        events=(j.events * short).sum().cast("int64"),
+        active_days_lookback=j.count().cast("int64"),
     )
     u = u.mutate(
         frequency=ibis.cases(
