@@ -6,13 +6,16 @@ import typer
 
 from keepwell import __version__
 from keepwell.cli_support import console, handle_errors, load_settings, open_engine
+from keepwell.clv.cli import app as clv_app
 from keepwell.customers.cli import app as customers_app
 from keepwell.demo.cli import app as demo_app
 from keepwell.events.cli import app as events_app
 from keepwell.health.cli import app as health_app
 from keepwell.imports.cli import app as import_app
+from keepwell.lookalikes.cli import app as lookalikes_app
 from keepwell.reports.cli import app as report_app
 from keepwell.risk.cli import app as risk_app
+from keepwell.survival.cli import app as survival_app
 
 app = typer.Typer(
     name="keepwell",
@@ -30,6 +33,9 @@ app.add_typer(events_app, name="events")
 app.add_typer(report_app, name="report")
 app.add_typer(risk_app, name="risk")
 app.add_typer(health_app, name="health")
+app.add_typer(survival_app, name="survival")
+app.add_typer(clv_app, name="clv")
+app.add_typer(lookalikes_app, name="lookalikes")
 
 
 @app.command()

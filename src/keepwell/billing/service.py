@@ -2,10 +2,10 @@
 
 Conventions (PRODUCT.md section 1): a subscription row is *in force* at time t when
 ``started_at <= t < ended_at`` (``ended_at`` exclusive, open when null); a customer is *active*
-(a paying customer) at t when at least one of its rows is in force and is not a trial. Trials
-count once they convert: the paid row's start is when the customer is new. The full metrics
-engine (grace gaps, movements, cohorts) lives in ``keepwell.metrics``; this module answers the
-operational questions.
+(a paying customer) at t when at least one of its rows is in force, is not a trial and has
+MRR > 0 (free plans and expired trials do not count). Trials count once they convert: the
+paid row's start is when the customer is new. The full metrics engine (grace gaps, movements,
+cohorts) lives in ``keepwell.metrics``; this module answers the operational questions.
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ def _in_force(at: datetime):
 
 
 def _paying(at: datetime):
-    """In force at ``at`` and not a trial: what makes someone a customer for churn and MRR."""
-    return and_(_in_force(at), Subscription.status != SubscriptionStatus.trialing)
+    """In force at ``at``, not a trial and not free: what makes someone a paying customer."""
+    return and_(
+        _in_force(at),
+        Subscription.status != SubscriptionStatus.trialing,
+        Subscription.mrr_minor > 0,
+    )
 
 
 def current_subscriptions(

@@ -5,8 +5,17 @@ See ``docs/health.md``. Public API::
     from keepwell.health import HealthConfig, load_config, score_health, backtest_health
 """
 
-from keepwell.health.config import HealthConfig, load_config
-from keepwell.health.service import backtest_health, compute_health, history, score_health
+from importlib import import_module
+
+_LAZY = {
+    "HealthConfig": "keepwell.health.config",
+    "backtest_health": "keepwell.health.service",
+    "compute_health": "keepwell.health.service",
+    "history": "keepwell.health.service",
+    "load_config": "keepwell.health.config",
+    "score_health": "keepwell.health.service",
+}
+"""Public names and their modules, imported on first use (keeps the CLI start-up light)."""
 
 __all__ = [
     "HealthConfig",
@@ -16,3 +25,9 @@ __all__ = [
     "load_config",
     "score_health",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,8 +13,15 @@ from rich import box
 from rich.table import Table
 
 from keepwell.cli_support import console, handle_errors, load_settings, unit_of_work
-from keepwell.health import service
 from keepwell.health.config import HealthConfig, load_config
+
+
+def _service():
+    """The health service, imported on first use (scikit-learn is slow to import)."""
+    from keepwell.health import service
+
+    return service
+
 
 app = typer.Typer(
     help="Customer health scores (0-100, red/yellow/green): score, backtest, history.",
@@ -63,7 +70,7 @@ def score(
     settings = load_settings()
     cfg = _config(config)
     with unit_of_work(settings) as db_session:
-        run = service.score_health(
+        run = _service().score_health(
             db_session=db_session, settings=settings, config=cfg, as_of=_day(as_of, "--as-of")
         )
     console.print(
@@ -94,7 +101,7 @@ def backtest(
     cfg = _config(config)
     dates = [d for d in (_day(t, "--date") for t in (date_ or [])) if d is not None]
     with unit_of_work(settings) as db_session:
-        result = service.backtest_health(
+        result = _service().backtest_health(
             db_session=db_session,
             settings=settings,
             config=cfg,
@@ -168,7 +175,7 @@ def show(
     """A customer's health history, newest first, with component scores."""
     settings = load_settings()
     with unit_of_work(settings) as db_session:
-        cust, rows = service.history(db_session=db_session, ref=customer, limit=limit)
+        cust, rows = _service().history(db_session=db_session, ref=customer, limit=limit)
         if not rows:
             console.print(
                 f"{cust.external_id} ({cust.name}) has no health scores yet: "

@@ -6,7 +6,8 @@ Every metric takes a :class:`Sources`. Tables and columns (timestamps are naive 
                    plus one ``attr_<name>`` text column per custom attribute
 ``customer_tags``  customer_id, tag
 ``subscriptions``  customer_id, plan, mrr_minor, currency, started_at, ended_at (null = open);
-                   trial rows are left out: a customer counts from their first paid row
+                   trial and free (MRR 0) rows are left out: a customer counts from
+                   their first paid row
 ``invoices``       customer_id, amount_minor, currency, issued_at, due_at, paid_at, status
 ``orders``         customer_id, ordered_at, amount_minor, currency, category, status
 ``surveys``        customer_id, kind, score, responded_at
@@ -227,7 +228,7 @@ def read_operational(engine: Engine) -> dict[str, pd.DataFrame]:
             Subscription.ended_at,
         )
         .join(Customer, Customer.id == Subscription.customer_id)
-        .where(Subscription.status != "trialing"),
+        .where(Subscription.status != "trialing", Subscription.mrr_minor > 0),
         "invoices": select(
             ext,
             Invoice.amount_minor,
