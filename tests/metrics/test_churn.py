@@ -204,3 +204,23 @@ def test_unknown_period_is_a_clear_error(make_sources) -> None:
     src = make_sources({"subscriptions": subs(("a", "2026-01-01", None, 1))})
     with pytest.raises(InvalidInput, match="unknown period 'fortnight'"):
         customer_churn(src, start=date(2026, 3, 1), end=date(2026, 4, 1), period="fortnight")
+
+
+def test_churn_from_usage_for_businesses_without_subscriptions(make_sources) -> None:
+    # a: events Jan 5 and Feb 20 -> active until Mar 22, so lost in March (30-day window)
+    # b: event Mar 10 only -> new in March, still active at Apr 1
+    events = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "event": ["login"] * 3,
+            "occurred_at": pd.to_datetime(["2026-01-05", "2026-02-20", "2026-03-10"]),
+            "user_id": [None] * 3,
+            "value": [None] * 3,
+        }
+    )
+    src = make_sources({"events": events})
+    out = run(src, start=date(2026, 3, 1), end=date(2026, 4, 1), activity="events")
+    mar = out.loc["2026-03"]
+    assert (mar.customers_start, mar.start_lost, mar.new, mar.customers_end) == (1, 1, 1, 1)
+    with pytest.raises(InvalidInput, match="unknown activity"):
+        customer_churn(src, start=date(2026, 3, 1), end=date(2026, 4, 1), activity="vibes")

@@ -29,6 +29,7 @@ from datetime import date
 import ibis
 import ibis.expr.types as ir
 
+from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
 from keepwell.metrics.activity import spells
 from keepwell.metrics.registry import metric
@@ -50,6 +51,8 @@ def customer_periods(
     grace_days: int = 7,
     filters: Filters | None = None,
     by: Sequence[str] = (),
+    activity: str = "subscriptions",
+    inactivity_days: int = 30,
 ) -> ir.Table:
     """One row per (customer, period) the customer touched, with its state flags.
 
@@ -57,7 +60,17 @@ def customer_periods(
     active_end, first_started, restarted, ended (booleans). The drill-down behind
     :func:`customer_churn`: "who" always matches "how many".
     """
-    sp = restrict(spells(src, grace_days=grace_days), segment_keys(src, filters=filters, by=by))
+    if activity == "subscriptions":
+        base = spells(src, grace_days=grace_days)
+    elif activity == "events":
+        from keepwell.metrics.usage_spells import activity_spells_from_events
+
+        base = activity_spells_from_events(src, inactivity_days=inactivity_days)
+    else:
+        raise InvalidInput(
+            f"unknown activity {activity!r}", field="activity", expected="subscriptions or events"
+        )
+    sp = restrict(base, segment_keys(src, filters=filters, by=by))
     grid = period_table(src, start, end, period)
     j = sp.join(grid, (sp.started_at <= grid.period_end) & (sp.ended_at > grid.period_start))
     d0, d1 = j.period_start, j.period_end
@@ -86,7 +99,16 @@ def _rate(num: ir.IntegerValue, den: ir.IntegerValue) -> ir.FloatingValue:
     "churn",
     title="Customer churn and retention",
     needs={"subscriptions"},
-    params={"start", "end", "period", "grace_days", "filters", "by"},
+    params={
+        "start",
+        "end",
+        "period",
+        "grace_days",
+        "filters",
+        "by",
+        "activity",
+        "inactivity_days",
+    },
 )
 def customer_churn(
     src: Sources,
@@ -97,13 +119,25 @@ def customer_churn(
     grace_days: int = 7,
     filters: Filters | None = None,
     by: Sequence[str] = (),
+    activity: str = "subscriptions",
+    inactivity_days: int = 30,
 ) -> ir.Table:
     """Customer churn, retention and movement counts per period (see module docstring).
 
-    Periods with no customers at all still appear (all counts 0, rates null).
+    ``activity="events"`` is for businesses without subscriptions: a customer is active while
+    an event or order happened within the last ``inactivity_days`` (30); everything else is
+    the same. Periods with no customers at all still appear (all counts 0, rates null).
     """
     cp = customer_periods(
-        src, start=start, end=end, period=period, grace_days=grace_days, filters=filters, by=by
+        src,
+        start=start,
+        end=end,
+        period=period,
+        grace_days=grace_days,
+        filters=filters,
+        by=by,
+        activity=activity,
+        inactivity_days=inactivity_days,
     )
     joined = cp.first_started | cp.restarted
     counts = cp.group_by([*by, "period"]).aggregate(

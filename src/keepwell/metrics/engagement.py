@@ -251,7 +251,7 @@ def customer_usage(
     as_of: date,
     window_days: int = 28,
     lookback_days: int = 90,
-    daily_min: int = 20,
+    daily_min: int = 16,
     weekly_min: int = 4,
     monthly_min: int = 1,
     filters: Filters | None = None,
@@ -262,7 +262,7 @@ def customer_usage(
     ``active_days`` / ``events``: active local days and events in the ``window_days`` (28)
     days before ``as_of``; ``active_days_lookback``: active days in the ``lookback_days`` (90)
     before it. Only customers with at least one active day in the lookback appear.
-    ``frequency``: daily (active_days >= daily_min, 20), weekly (>= weekly_min, 4), monthly
+    ``frequency``: daily (active_days >= daily_min, 16), weekly (>= weekly_min, 4), monthly
     (>= monthly_min, 1), else less_than_monthly (not in the window, but in the lookback).
     Columns: [by...], customer_id, as_of, active_days, events, active_days_lookback, frequency.
     """
@@ -313,7 +313,7 @@ def usage_frequency(
     period: P.Period | str = P.Period.month,
     window_days: int = 28,
     lookback_days: int = 90,
-    daily_min: int = 20,
+    daily_min: int = 16,
     weekly_min: int = 4,
     monthly_min: int = 1,
     filters: Filters | None = None,
@@ -324,8 +324,10 @@ def usage_frequency(
     Population: customers with at least one active day in the ``lookback_days`` (90) ending on
     the period's last day (customers idle longer are not "users" any more: see churn). Each is
     classed by its active days in the last ``window_days`` (28): **daily** >= ``daily_min``
-    (20), **weekly** >= ``weekly_min`` (4), **monthly** >= ``monthly_min`` (1), **less than
-    monthly** = 0 in the window but active in the lookback (:func:`customer_usage`).
+    (16: four days a week, i.e. most working days -- business products are used on weekdays,
+    so 20 of 28 would call almost no account daily), **weekly** >= ``weekly_min`` (4),
+    **monthly** >= ``monthly_min`` (1), **less than monthly** = 0 in the window but active in
+    the lookback (:func:`customer_usage`).
 
     Columns: [by...], period, period_start, period_end, customers, daily, weekly, monthly,
     less_than_monthly (counts), share_<class> (count / customers, null when no customers),
@@ -607,7 +609,7 @@ def _usage_at_churn(
     )
     per = per.mutate(
         bucket=ibis.cases(
-            (per.days >= 20, "daily"),
+            (per.days >= 16, "daily"),
             (per.days >= 4, "weekly"),
             (per.days >= 1, "monthly"),
             else_="none_in_28_days",
@@ -677,7 +679,7 @@ def churn_by_tenure(
 
     Dimensions: ``tenure`` (0-1, 1-3, 3-6, 6-12, 12-24, 24+ months), ``stage``
     (onboarding < 1 month, adoption 1-3, established 3-12, loyal 12+) and ``usage``: the
-    customer's usage class in the 28 local days before the churn day (daily >= 20 active days,
+    customer's usage class in the 28 local days before the churn day (daily >= 16 active days,
     weekly >= 4, monthly >= 1, none_in_28_days; ``reached`` is 0 (not tracked) and ``churn_rate``
     null there,
     ``share_of_churned`` says how many leavers had stopped using the product). How to read it: the

@@ -152,9 +152,10 @@ class Sources:
             )
         rollup = frames.get("rollup")
         if rollup is not None:
-            df = rollup.to_pandas() if isinstance(rollup, pa.Table) else rollup
+            # Arrow keeps the column types even when the rollup is empty.
+            arrow = rollup if isinstance(rollup, pa.Table) else pa.Table.from_pandas(rollup)
             tables["rollup"] = con.create_table(
-                f"{prefix}rollup", ibis.memtable(df), overwrite=True
+                f"{prefix}rollup", ibis.memtable(arrow), overwrite=True
             )
         return cls(con=con, tables=tables, timezone=timezone)
 
