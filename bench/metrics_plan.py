@@ -8,7 +8,7 @@ implementations answer the same questions:
 * active_customers: DAU = active customer-days / days of the month, WAU/MAU = distinct
   customers active in the 7/28 local days ending on the month's last day;
 * usage_frequency: population = active in the 90 days before the month's end, class by active
-  days in the last 28 (daily >= 20, weekly >= 4, monthly >= 1, else less than monthly);
+  days in the last 28 (daily >= 16, weekly >= 4, monthly >= 1, else less than monthly);
 * event_retention: monthly first-time cohorts, any event starts and any event returns ("on");
 * features: events, active days (last 28 days and the 28 before), events per type in the last
   28 days, days since the last event, for the customers keepwell lists at ``as_of``.
@@ -77,7 +77,7 @@ class Plan:
     lookback_days: int = 90
     wau_days: int = 7
     mau_days: int = 28
-    daily_min: int = 20
+    daily_min: int = 16
     weekly_min: int = 4
     monthly_min: int = 1
 
