@@ -214,7 +214,7 @@ def _operational_frames(files: dict[str, str]) -> dict[str, pd.DataFrame]:
         usecols=["external_id", "signup_at", "industry", "country", "status", "owner_email"],
     )
     customers = customers.rename(columns={"external_id": "customer_id", "owner_email": "owner"})
-    subs = pd.read_csv(files["subscriptions"])
+    subs = pd.read_csv(files["subscriptions"], low_memory=False)
     subs = subs[subs["status"] != "trialing"]
     subs = subs.assign(mrr_minor=_mrr(subs["price_minor"], subs["billing_period"]))
     return {
@@ -243,8 +243,10 @@ def _operational_frames(files: dict[str, str]) -> dict[str, pd.DataFrame]:
     }
 
 
-def step_load_customers(home: str, files: dict[str, str]) -> dict:
-    """A migrated store holding only the customers (scores need their ids), bulk-inserted."""
+def step_load_customers(home: str, files: dict[str, str], rollup: bool = False) -> dict:
+    """A migrated store holding only the customers (scores need their ids), bulk-inserted;
+    with ``rollup``, the events also appended to an event store and the daily rollup built
+    (what a running keepwell keeps up to date incrementally)."""
     from sqlalchemy import insert
 
     from keepwell import migrate
@@ -263,7 +265,26 @@ def step_load_customers(home: str, files: dict[str, str]) -> dict:
                 db_session.execute(insert(Customer), rows[start : start + 50_000])
     finally:
         engine.dispose()
-    return {"customers_s": watch.wall, "customers": len(customers)}
+    out = {"customers_s": watch.wall, "customers": len(customers)}
+    if rollup:
+        import pyarrow.dataset as ds
+
+        from keepwell.events.store import EventStore
+        from keepwell.metrics.rollup import Rollup
+
+        store = EventStore.from_settings(settings)
+        reader = (
+            ds.dataset(files["events"], format="parquet")
+            .scanner(columns=["customer_id", "event", "occurred_at", "user_id", "value"])
+            .to_reader()
+        )
+        with Stopwatch() as watch:
+            out["events"] = store.append(reader).rows
+        out["events_s"] = watch.wall
+        with Stopwatch() as watch:
+            Rollup.from_settings(settings).rebuild(store)
+        out["rollup_s"] = watch.wall
+    return out
 
 
 # -- keepwell steps ------------------------------------------------------------------------------
@@ -336,9 +357,16 @@ def step_load(home: str, files: dict[str, str]) -> dict:
 
 
 def _open(home: str, files: dict[str, str] | None) -> Any:
+    from keepwell.metrics.rollup import Rollup
     from keepwell.metrics.sources import open_default
 
-    return direct_sources(files) if files else open_default(_settings(home))
+    if not files:
+        return open_default(_settings(home))
+    src = direct_sources(files)
+    rollup = Rollup.from_settings(_settings(home))
+    if rollup.files():  # built by the load step (--rollup)
+        rollup.attach(src)
+    return src
 
 
 def step_features(home: str, as_of: str, out_file: str, files: dict | None) -> dict:
@@ -604,6 +632,11 @@ def main() -> int:
         help="store: import everything and read it with open_default (as `keepwell risk` "
         "does); direct: keepwell's engine on the exported files, only customers imported",
     )
+    parser.add_argument(
+        "--rollup",
+        action="store_true",
+        help="with --path direct: also build the daily rollup (features read it)",
+    )
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--max-rss-gib", type=float, default=14.0)
     parser.add_argument("--json", default=None, help="write all figures to this file")
@@ -647,14 +680,18 @@ def main() -> int:
             manifest_file.write_text(json.dumps(gen))
         report["generate"] = gen
         files = gen["files"]
-        loaded = work / f"loaded-{args.path}.json"
+        loaded = work / f"loaded-{args.path}{'-rollup' if args.rollup else ''}.json"
         if args.reuse and loaded.exists():
             report["load"] = json.loads(loaded.read_text())
         else:
             shutil.rmtree(home, ignore_errors=True)
             home.mkdir(parents=True)
-            load = step_load if args.path == "store" else step_load_customers
-            report["load"] = run_step("load", load, str(home), files, max_rss_mib=limit)
+            if args.path == "store":
+                report["load"] = run_step("load", step_load, str(home), files, max_rss_mib=limit)
+            else:
+                report["load"] = run_step(
+                    "load", step_load_customers, str(home), files, args.rollup, max_rss_mib=limit
+                )
             if not report["load"]["ok"]:
                 raise SystemExit(f"load failed: {report['load']['error']}")
             loaded.write_text(json.dumps(report["load"]))

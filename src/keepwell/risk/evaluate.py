@@ -182,7 +182,14 @@ def evaluate_models(
     obs = obs.labelled
     if obs.frame.empty:
         raise InvalidInput("no labelled observations to evaluate", field="observations")
-    train_mask, test_mask = time_split(obs.frame["as_of"], later=test_dates, gap_days=obs.gap_days)
+    try:
+        train_mask, test_mask = time_split(
+            obs.frame["as_of"], later=test_dates, gap_days=obs.gap_days
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(
+            str(exc), hint="hold out fewer observation dates (e.g. `--test-months 2`)"
+        ) from exc
     train, test = obs.where(train_mask), obs.where(test_mask)
     y_train, y_test = train.y, test.y
     for part, labels in (("training", y_train), ("test", y_test)):

@@ -32,6 +32,7 @@ Reasons are ordered by contribution, strongest first.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -168,13 +169,17 @@ def _tenure(row: _Row, w: int, ctx: dict) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _money(amount_minor: int, currency: str | None) -> str:
+    """Display money (cached: plan prices repeat across customers, Babel is slow)."""
+    return format_money(amount_minor, currency) if currency else f"{amount_minor / 100:,.2f}"
+
+
 def _value(row: _Row, w: int, ctx: dict) -> str | None:
     mrr = row.num("mrr_minor")
     if not mrr:
         return None
-    currency = ctx.get("currency")
-    amount = format_money(_n(mrr), currency) if currency else f"{mrr / 100:,.2f}"
-    return f"small account ({amount} MRR)"
+    return f"small account ({_money(_n(mrr), ctx.get('currency'))} MRR)"
 
 
 Renderer = Callable[[_Row, int, dict], "str | None"]
