@@ -21,8 +21,11 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision`` (default: the newest)."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Bring the database schema up to ``revision`` (default: the newest of every branch).
+
+    Domains may add migrations on parallel branches; ``heads`` applies all of them.
+    """
     cfg = alembic_config(engine)
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
@@ -38,11 +41,12 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at, or None before the first migration."""
+    """The revision(s) the database is at (comma-separated, sorted), or None before the first."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return ", ".join(sorted(heads)) or None
 
 
 def head_revision() -> str | None:
-    """The newest revision keepwell ships."""
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    """The newest revision(s) keepwell ships (comma-separated, sorted)."""
+    return ", ".join(sorted(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())) or None
