@@ -1,9 +1,11 @@
 """Imports every domain's tables so ``Base.metadata`` is complete (for Alembic and tests)."""
 
+from keepwell.automation.models import AlertFiring, AlertRule, Playbook
 from keepwell.billing.models import Invoice, Order, Subscription
 from keepwell.customers.models import Contact, Customer, Note, Tag, customer_tags
 from keepwell.health.models import HealthScore
 from keepwell.imports.models import ImportRun
+from keepwell.journeys.models import Journey, JourneyEnrollment, JourneyStep, JourneyStepRun
 from keepwell.models import Base
 from keepwell.risk.models import RiskScore
 from keepwell.support.models import Ticket
@@ -14,14 +16,21 @@ from keepwell.users.models import StaffUser
 metadata = Base.metadata
 
 __all__ = [
+    "AlertFiring",
+    "AlertRule",
     "Base",
     "Contact",
     "Customer",
     "HealthScore",
     "ImportRun",
     "Invoice",
+    "Journey",
+    "JourneyEnrollment",
+    "JourneyStep",
+    "JourneyStepRun",
     "Note",
     "Order",
+    "Playbook",
     "RiskScore",
     "StaffUser",
     "Subscription",
