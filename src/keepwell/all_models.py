@@ -3,6 +3,7 @@
 from keepwell.automation.models import AlertFiring, AlertRule, Playbook
 from keepwell.billing.models import Invoice, Order, Subscription
 from keepwell.customers.models import Contact, Customer, Note, Tag, customer_tags
+from keepwell.email.models import EmailEvent, EmailMessage, EmailSuppression
 from keepwell.health.models import HealthScore
 from keepwell.imports.models import ImportRun
 from keepwell.journeys.models import Journey, JourneyEnrollment, JourneyStep, JourneyStepRun
@@ -21,6 +22,9 @@ __all__ = [
     "Base",
     "Contact",
     "Customer",
+    "EmailEvent",
+    "EmailMessage",
+    "EmailSuppression",
     "HealthScore",
     "ImportRun",
     "Invoice",
