@@ -2,6 +2,7 @@
 
 from keepwell.automation.models import AlertFiring, AlertRule, Playbook
 from keepwell.billing.models import Invoice, Order, Subscription
+from keepwell.campaigns.models import Campaign, CampaignRecipient, CampaignVariant, EmailTemplate
 from keepwell.customers.models import Contact, Customer, Note, Tag, customer_tags
 from keepwell.email.models import EmailEvent, EmailMessage, EmailSuppression
 from keepwell.health.models import HealthScore
@@ -20,11 +21,15 @@ __all__ = [
     "AlertFiring",
     "AlertRule",
     "Base",
+    "Campaign",
+    "CampaignRecipient",
+    "CampaignVariant",
     "Contact",
     "Customer",
     "EmailEvent",
     "EmailMessage",
     "EmailSuppression",
+    "EmailTemplate",
     "HealthScore",
     "ImportRun",
     "Invoice",

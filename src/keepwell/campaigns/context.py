@@ -1,0 +1,161 @@
+"""Bulk loading of merge-field values: a few queries per batch of customers, never one each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from keepwell.billing import service as billing_service
+from keepwell.billing.models import SubscriptionStatus
+from keepwell.customers.models import Contact, Customer
+from keepwell.health.models import HealthScore
+from keepwell.money import format_money
+from keepwell.risk.models import RiskScore
+from keepwell.users.models import StaffUser
+
+
+class Record:
+    """Read-only merge values; a missing or empty value is *undefined* in the template.
+
+    Only item access, so a template's ``customer.items`` is the field "items", never a method.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = {k: v for k, v in values.items() if v is not None and v != ""}
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._values[key]
+        return Record(value) if isinstance(value, dict) else value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    def __repr__(self) -> str:
+        return f"Record({sorted(self._values)})"
+
+
+@dataclass(frozen=True)
+class MergeRow:
+    """One customer's merge values and the address a message to them goes to (None: none)."""
+
+    customer_id: int
+    address: str | None
+    time_zone: str
+    values: dict[str, Any]
+
+
+def _latest(model, column, customer_id):
+    return (
+        select(column)
+        .where(model.customer_id == customer_id)
+        .order_by(model.scored_at.desc(), model.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _primary_contact(column, customer_id):
+    return (
+        select(column)
+        .where(Contact.customer_id == customer_id, Contact.is_primary.is_(True))
+        .order_by(Contact.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _customer_rows(db_session: Session, ids: Sequence[int]):
+    return db_session.execute(
+        select(
+            Customer.id,
+            Customer.name,
+            Customer.email,
+            Customer.company,
+            Customer.industry,
+            Customer.country,
+            Customer.external_id,
+            Customer.time_zone,
+            Customer.status,
+            Customer.attributes,
+            StaffUser.name.label("owner_name"),
+            StaffUser.email.label("owner_email"),
+            _primary_contact(Contact.name, Customer.id).label("contact_name"),
+            _primary_contact(Contact.email, Customer.id).label("contact_email"),
+            _latest(RiskScore, RiskScore.band, Customer.id).label("risk_band"),
+            _latest(HealthScore, HealthScore.band, Customer.id).label("health_band"),
+            _latest(HealthScore, HealthScore.score, Customer.id).label("health_score"),
+        )
+        .outerjoin(StaffUser, StaffUser.id == Customer.owner_id)
+        .where(Customer.id.in_(list(ids)))
+    )
+
+
+def _plans(db_session: Session, ids: Sequence[int], at: datetime) -> dict[int, tuple[str, str]]:
+    """customer id -> (plan, MRR text) from the subscriptions in force at ``at``."""
+    out: dict[int, tuple[str, str]] = {}
+    subs = billing_service.current_subscriptions(db_session=db_session, customer_ids=ids, at=at)
+    for customer_id, rows in subs.items():
+        top = max(rows, key=lambda s: (s.mrr_minor, -s.id))
+        paying = sum(
+            s.mrr_minor
+            for s in rows
+            if s.currency == top.currency and s.status != SubscriptionStatus.trialing
+        )
+        out[customer_id] = (top.plan, format_money(paying, top.currency))
+    return out
+
+
+def load_merge_rows(
+    *, db_session: Session, customer_ids: Sequence[int], at: datetime
+) -> dict[int, MergeRow]:
+    """Merge values of ``customer_ids`` (one batch: two queries), keyed by customer id.
+
+    Unknown ids are absent from the result.
+    """
+    rows = _customer_rows(db_session, customer_ids).all()
+    plans = _plans(db_session, customer_ids, at)
+    out: dict[int, MergeRow] = {}
+    for row in rows:
+        address = row.email or row.contact_email
+        first_name = row.contact_name.split()[0] if row.contact_name else None
+        customer = {
+            "name": row.name,
+            "company": row.company,
+            "first_name": first_name,
+            "contact_name": row.contact_name,
+            "email": address,
+            "industry": row.industry,
+            "country": row.country,
+            "external_id": row.external_id,
+            "time_zone": row.time_zone,
+            "status": str(row.status) if row.status is not None else None,
+            "attributes": row.attributes or {},
+        }
+        plan, mrr = plans.get(row.id, (None, None))
+        values: dict[str, Any] = {
+            "customer": Record(customer),
+            "plan": plan,
+            "mrr": mrr,
+            "risk_band": row.risk_band,
+            "health_band": row.health_band,
+            "health_score": None if row.health_score is None else round(row.health_score),
+        }
+        if row.owner_name or row.owner_email:
+            values["owner"] = Record({"name": row.owner_name, "email": row.owner_email})
+        out[row.id] = MergeRow(
+            customer_id=row.id,
+            address=address,
+            time_zone=row.time_zone or "UTC",
+            values={k: v for k, v in values.items() if v is not None},
+        )
+    return out
