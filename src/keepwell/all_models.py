@@ -4,6 +4,7 @@ from keepwell.automation.models import AlertFiring, AlertRule, Playbook
 from keepwell.billing.models import Invoice, Order, Subscription
 from keepwell.campaigns.models import Campaign, CampaignRecipient, CampaignVariant, EmailTemplate
 from keepwell.customers.models import Contact, Customer, Note, Tag, customer_tags
+from keepwell.deals.models import Deal, DealStage, DealStageChange
 from keepwell.email.models import EmailEvent, EmailMessage, EmailSuppression
 from keepwell.health.models import HealthScore
 from keepwell.imports.models import ImportRun
@@ -12,6 +13,7 @@ from keepwell.models import Base
 from keepwell.risk.models import RiskScore
 from keepwell.support.models import Ticket
 from keepwell.surveys.models import SurveyResponse
+from keepwell.tasks.models import AssignmentRule, Task
 from keepwell.timeline.models import TimelineEntry
 from keepwell.users.models import StaffUser
 
@@ -20,12 +22,16 @@ metadata = Base.metadata
 __all__ = [
     "AlertFiring",
     "AlertRule",
+    "AssignmentRule",
     "Base",
     "Campaign",
     "CampaignRecipient",
     "CampaignVariant",
     "Contact",
     "Customer",
+    "Deal",
+    "DealStage",
+    "DealStageChange",
     "EmailEvent",
     "EmailMessage",
     "EmailSuppression",
@@ -45,6 +51,7 @@ __all__ = [
     "Subscription",
     "SurveyResponse",
     "Tag",
+    "Task",
     "Ticket",
     "TimelineEntry",
     "customer_tags",
