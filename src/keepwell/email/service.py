@@ -14,6 +14,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from keepwell.config import Settings
+from keepwell.email import tokens
 from keepwell.email.addresses import check_header_value, normalize_address, suppression_key
 from keepwell.email.models import (
     EmailEvent,
@@ -37,8 +39,11 @@ __all__ = [
     "outbox_status",
     "queue_message",
     "record_event",
+    "record_open",
+    "resolve_click",
     "suppress",
     "suppressions",
+    "unsubscribe",
     "unsuppress",
 ]
 
@@ -332,3 +337,60 @@ def outbox_status(*, db_session: Session, campaign_id: int | None = None) -> Out
         next_due = datetime.fromisoformat(next_due).replace(tzinfo=utcnow().tzinfo)
     total = db_session.scalar(select(func.count()).select_from(EmailSuppression)) or 0
     return OutboxStatus(states=counts, suppressions=total, next_due_at=next_due)
+
+
+# --- the public links inside e-mails (called by the web app) -------------------------------
+
+
+def _settings(settings: Settings | None) -> Settings:
+    return settings if settings is not None else Settings()
+
+
+def unsubscribe(
+    *, db_session: Session, token: str, settings: Settings | None = None
+) -> EmailSuppression:
+    """Unsubscribe the address inside a signed unsubscribe token (idempotent).
+
+    Suppresses the address (reason ``unsubscribed``), records an ``unsubscribed`` event on the
+    message and the customer's timeline the first time. Raises :class:`InvalidInput` for a
+    tampered or foreign token. ``settings`` holds the signing key (default: from the
+    environment).
+    """
+    message_id, address = tokens.read_unsubscribe(_settings(settings), token)
+    already = is_suppressed(db_session=db_session, address=address)
+    row = suppress(
+        db_session=db_session,
+        address=address,
+        reason=SuppressionReason.unsubscribed.value,
+        source=f"message {message_id}",
+    )
+    message = db_session.get(EmailMessage, message_id)
+    if not already and message is not None:
+        record_event(db_session=db_session, message=message, kind=EventKind.unsubscribed)
+    return row
+
+
+def record_open(
+    *, db_session: Session, token: str, settings: Settings | None = None
+) -> EmailEvent | None:
+    """Record that the message in a signed open-pixel token was opened.
+
+    Returns None when the message no longer exists; :class:`InvalidInput` for a bad token.
+    """
+    message_id = tokens.read_open(_settings(settings), token)
+    message = db_session.get(EmailMessage, message_id)
+    if message is None:
+        return None
+    return record_event(db_session=db_session, message=message, kind=EventKind.opened)
+
+
+def resolve_click(*, db_session: Session, token: str, settings: Settings | None = None) -> str:
+    """Record a click and return the URL to redirect to: only the one signed in the token.
+
+    A tampered or foreign token raises :class:`InvalidInput` (so no open redirect).
+    """
+    message_id, url = tokens.read_click(_settings(settings), token)
+    message = db_session.get(EmailMessage, message_id)
+    if message is not None:
+        record_event(db_session=db_session, message=message, kind=EventKind.clicked, url=url)
+    return url
