@@ -11,6 +11,12 @@ from keepwell.imports.models import ImportRun
 from keepwell.journeys.models import Journey, JourneyEnrollment, JourneyStep, JourneyStepRun
 from keepwell.models import Base
 from keepwell.risk.models import RiskScore
+from keepwell.segments.models import (
+    CustomerStats,
+    Segment,
+    SegmentMembership,
+    SegmentMembershipChange,
+)
 from keepwell.support.models import Ticket
 from keepwell.surveys.models import SurveyResponse
 from keepwell.tasks.models import AssignmentRule, Task
@@ -29,6 +35,7 @@ __all__ = [
     "CampaignVariant",
     "Contact",
     "Customer",
+    "CustomerStats",
     "Deal",
     "DealStage",
     "DealStageChange",
@@ -47,6 +54,9 @@ __all__ = [
     "Order",
     "Playbook",
     "RiskScore",
+    "Segment",
+    "SegmentMembership",
+    "SegmentMembershipChange",
     "StaffUser",
     "Subscription",
     "SurveyResponse",
