@@ -1,7 +1,9 @@
 """Which customers an assignment rule covers: a segment's filter text or a saved segment's name.
 
-When ``keepwell.segments`` provides ``matching_customer_ids`` / ``member_ids`` they are used.
-Until then a thin built-in filter covers plain customer fields, clauses joined by ``and``::
+When ``keepwell.segments`` provides ``matching_customer_ids`` (and ``get_segment`` +
+``member_ids`` for saved segments) they are used, so the rule speaks the documented filter
+language. Without it a thin built-in filter covers plain customer fields, clauses joined by
+``and`` (a subset of that language)::
 
     industry in [travel, hospitality] and country = "DE" and status != churned
 
@@ -136,7 +138,15 @@ def check(*, db_session: Session, segment_filter: str | None, segment_name: str 
         raise InvalidInput(
             "give a segment filter or a segment name, not both", field="segment_filter"
         )
-    customer_ids(db_session=db_session, segment_filter=segment_filter, segment_name=segment_name)
+    try:
+        customer_ids(
+            db_session=db_session, segment_filter=segment_filter, segment_name=segment_name
+        )
+    except InvalidInput as exc:
+        if exc.field is not None:
+            raise
+        field = "segment_filter" if segment_filter is not None else "segment_name"
+        raise InvalidInput(exc.message, field=field, hint=exc.hint) from exc
 
 
 def customer_ids(
@@ -144,14 +154,15 @@ def customer_ids(
 ) -> Select | None:
     """A SELECT of the audience's customer ids, or None when it is every customer."""
     if segment_name is not None:
-        members = segments_api("member_ids")
-        if members is None:
+        members, get_segment = segments_api("member_ids"), segments_api("get_segment")
+        if members is None or get_segment is None:
             raise InvalidInput(
                 f"saved segment {segment_name!r} cannot be used: segments are not available",
                 field="segment_name",
                 hint="use a segment filter instead",
             )
-        return members(db_session=db_session, segment=segment_name)
+        segment = get_segment(db_session=db_session, name_or_id=segment_name)
+        return members(db_session=db_session, segment=segment)
     if segment_filter is None:
         return None
     matching = segments_api("matching_customer_ids")
