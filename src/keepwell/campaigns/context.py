@@ -159,3 +159,21 @@ def load_merge_rows(
             values={k: v for k, v in values.items() if v is not None},
         )
     return out
+
+
+def load_addresses(
+    *, db_session: Session, customer_ids: Sequence[int]
+) -> dict[int, tuple[str | None, str]]:
+    """customer id -> (address or None, time zone) for one batch (one query).
+
+    The address is the account e-mail, else the primary contact's (as in ``customer.email``).
+    """
+    rows = db_session.execute(
+        select(
+            Customer.id,
+            Customer.email,
+            _primary_contact(Contact.email, Customer.id).label("contact_email"),
+            Customer.time_zone,
+        ).where(Customer.id.in_(list(customer_ids)))
+    )
+    return {row.id: (row.email or row.contact_email, row.time_zone or "UTC") for row in rows}

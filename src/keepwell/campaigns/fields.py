@@ -70,7 +70,11 @@ def check_path(root: str, path: list[str]) -> str | None:
         if not path:
             return "'customer' alone is not a field; use e.g. customer.name"
         if path[0] == "attributes":
-            return None if len(path) >= 2 else "use customer.attributes.<key>"
+            return (
+                None
+                if len(path) >= 2
+                else f"{shown!r} is not a field; use customer.attributes.<key>"
+            )
         if path[0] not in CUSTOMER_FIELDS or len(path) > 1:
             return f"unknown merge field {shown!r}"
         return None
