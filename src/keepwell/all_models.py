@@ -21,13 +21,15 @@ from keepwell.support.models import Ticket
 from keepwell.surveys.models import SurveyResponse
 from keepwell.tasks.models import AssignmentRule, Task
 from keepwell.timeline.models import TimelineEntry
-from keepwell.users.models import StaffUser
+from keepwell.users.models import ApiToken, LoginAttempt, StaffUser
+from keepwell.web.models import WebhookEvent
 
 metadata = Base.metadata
 
 __all__ = [
     "AlertFiring",
     "AlertRule",
+    "ApiToken",
     "AssignmentRule",
     "Base",
     "Campaign",
@@ -50,6 +52,7 @@ __all__ = [
     "JourneyEnrollment",
     "JourneyStep",
     "JourneyStepRun",
+    "LoginAttempt",
     "Note",
     "Order",
     "Playbook",
@@ -64,6 +67,7 @@ __all__ = [
     "Task",
     "Ticket",
     "TimelineEntry",
+    "WebhookEvent",
     "customer_tags",
     "metadata",
 ]

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
         mail_from: the From address of e-mails keepwell sends.
         send_rate: most messages per second the sender hands to the SMTP server (0 = no cap).
         send_concurrency: SMTP connections used in parallel.
+        stripe_webhook_secret: signing secret of the Stripe webhook endpoint (``whsec_...``).
     """
 
     model_config = SettingsConfigDict(env_prefix="KEEPWELL_", env_file=".env", extra="ignore")
@@ -51,6 +52,7 @@ class Settings(BaseSettings):
     mail_from: str = "keepwell <noreply@localhost>"
     send_rate: float = Field(default=0.0, ge=0)
     send_concurrency: int = Field(default=4, ge=1, le=64)
+    stripe_webhook_secret: str | None = None
 
     @field_validator("reporting_timezone")
     @classmethod

@@ -1,0 +1,121 @@
+"""The application factory: one FastAPI app for the REST API, staff pages and public pages.
+
+::
+
+    app = create_app(Settings())          # or create_app() to read the environment
+
+What it sets up, in order: the database engine (``app.state.engine``, ``app.state.sessionmaker``,
+``app.state.settings``), the signed session cookie, app-wide CSRF protection, problem-details
+errors, the public routes, ``/v1`` and the staff pages (``keepwell.web.pages.router`` when that
+package exists). ``/docs`` and ``/openapi.json`` need a login or token like everything else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.middleware.sessions import SessionMiddleware
+
+from keepwell import __version__
+from keepwell.config import Settings
+from keepwell.db import engine_from_settings, make_sessionmaker
+from keepwell.web import problems
+from keepwell.web.auth import (
+    SESSION_COOKIE,
+    LoginRequired,
+    PageUser,
+    Reader,
+    csrf_protect,
+    login_url,
+)
+from keepwell.web.templating import templates
+
+log = logging.getLogger("keepwell.web")
+
+SESSION_MAX_AGE = 12 * 60 * 60
+"""A web session lasts 12 hours."""
+
+PAGES_MODULE = "keepwell.web.pages"
+"""Staff pages are mounted from ``<PAGES_MODULE>.router`` when that module exists."""
+
+
+def _optional_router(module: str) -> Any | None:
+    try:
+        return importlib.import_module(module).router
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module.startswith(exc.name):
+            return None
+        raise
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the keepwell web application for ``settings`` (default: from the environment)."""
+    settings = settings or Settings()
+    engine = engine_from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="keepwell",
+        version=__version__,
+        summary="Customer retention: customers, usage, revenue, risk and health.",
+        description=(
+            "Authenticate with `Authorization: Bearer <token>` (create one with "
+            "`keepwell tokens create`) or a web login. Errors are RFC 9457 problem details."
+        ),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.resolved_secret_key().decode(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=settings.base_url.lower().startswith("https://"),
+    )
+    problems.install(app)
+
+    @app.exception_handler(LoginRequired)
+    async def _to_login(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        return RedirectResponse(login_url(exc.next_url), status_code=303)
+
+    from keepwell.web import public
+    from keepwell.web.api import router as api_router
+
+    app.include_router(public.router)
+    app.include_router(api_router)
+    pages = _optional_router(PAGES_MODULE)
+    if pages is not None:
+        app.include_router(pages)
+    else:
+
+        @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+        def home(request: Request, who: PageUser) -> Response:
+            return templates.TemplateResponse(request, "home.html", {"user": who.user})
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_schema(_: Reader) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(_: PageUser) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="keepwell API")
+
+    return app
