@@ -16,6 +16,9 @@ from keepwell.lookalikes.cli import app as lookalikes_app
 from keepwell.reports.cli import app as report_app
 from keepwell.risk.cli import app as risk_app
 from keepwell.survival.cli import app as survival_app
+from keepwell.users.cli import app as users_app
+from keepwell.users.cli import tokens_app
+from keepwell.web.cli import serve
 
 app = typer.Typer(
     name="keepwell",
@@ -36,6 +39,9 @@ app.add_typer(health_app, name="health")
 app.add_typer(survival_app, name="survival")
 app.add_typer(clv_app, name="clv")
 app.add_typer(lookalikes_app, name="lookalikes")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.command("serve")(serve)
 
 
 @app.command()
