@@ -271,7 +271,7 @@ def ids_for_external_ids(*, db_session: Session, external_ids: Iterable[str]) ->
         found.update(
             db_session.execute(
                 select(Customer.external_id, Customer.id).where(Customer.external_id.in_(chunk))
-            ).tuples()
+            )
         )
     missing = [e for e in wanted if e not in found]
     if missing:

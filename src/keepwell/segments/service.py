@@ -251,11 +251,15 @@ def _membership_diff(db_session: Session, segment: Segment, now: datetime) -> Re
     new = select(literal(sid), _MATCH.c.customer_id).where(~is_member)
     gone = select(literal(sid), SM.customer_id).where(SM.segment_id == sid, ~matches)
     columns = ["segment_id", "customer_id", "change", "at"]
+    log = SC.__table__  # Core statements: rowcount is the number of rows inserted
+    counted = {"preserve_rowcount": True}
     entered = db_session.execute(
-        insert(SC).from_select(columns, new.add_columns(literal("entered"), at))
+        insert(log).from_select(columns, new.add_columns(literal("entered"), at)),
+        execution_options=counted,
     ).rowcount
     left = db_session.execute(
-        insert(SC).from_select(columns, gone.add_columns(literal("left"), at))
+        insert(log).from_select(columns, gone.add_columns(literal("left"), at)),
+        execution_options=counted,
     ).rowcount
     db_session.execute(
         delete(SM)
