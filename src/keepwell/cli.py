@@ -9,6 +9,7 @@ from keepwell.cli_support import console, handle_errors, load_settings, open_eng
 from keepwell.clv.cli import app as clv_app
 from keepwell.customers.cli import app as customers_app
 from keepwell.demo.cli import app as demo_app
+from keepwell.email.cli import app as email_app
 from keepwell.events.cli import app as events_app
 from keepwell.health.cli import app as health_app
 from keepwell.imports.cli import app as import_app
@@ -39,6 +40,7 @@ app.add_typer(health_app, name="health")
 app.add_typer(survival_app, name="survival")
 app.add_typer(clv_app, name="clv")
 app.add_typer(lookalikes_app, name="lookalikes")
+app.add_typer(email_app, name="email")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.command("serve")(serve)

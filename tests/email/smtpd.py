@@ -38,6 +38,7 @@ class Recorder:
 
     refuse: dict[str, list[str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
+    peers: set[tuple[str, int]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -49,6 +50,7 @@ class Recorder:
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
+            self.peers.add(tuple(session.peer[:2]))
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, time.time())
             )

@@ -448,7 +448,10 @@ class _Run:
                     )
                 except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                     outcome, text = _classify(exc)
-                    if not isinstance(exc, aiosmtplib.SMTPResponseException):
+                    refused = (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused)
+                    if not isinstance(exc, refused):
+                        if client is not None:
+                            client.close()
                         client = None  # the connection is gone; reconnect for the next one
                         if connecting:  # cannot reach the server: stop claiming more
                             self.stop_claiming = True
