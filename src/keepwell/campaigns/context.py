@@ -25,14 +25,19 @@ class Record:
     Only item access, so a template's ``customer.items`` is the field "items", never a method.
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_path", "_values")
 
-    def __init__(self, values: dict[str, Any]) -> None:
+    def __init__(self, values: dict[str, Any], path: str) -> None:
         self._values = {k: v for k, v in values.items() if v is not None and v != ""}
+        self._path = path
 
     def __getitem__(self, key: str) -> Any:
         value = self._values[key]
-        return Record(value) if isinstance(value, dict) else value
+        return Record(value, f"{self._path}.{key}") if isinstance(value, dict) else value
+
+    def path_of(self, key: str) -> str:
+        """The dotted name of ``key`` in a template (for error messages)."""
+        return f"{self._path}.{key}"
 
     def __contains__(self, key: object) -> bool:
         return key in self._values
@@ -143,7 +148,7 @@ def load_merge_rows(
         }
         plan, mrr = plans.get(row.id, (None, None))
         values: dict[str, Any] = {
-            "customer": Record(customer),
+            "customer": Record(customer, "customer"),
             "plan": plan,
             "mrr": mrr,
             "risk_band": row.risk_band,
@@ -151,7 +156,7 @@ def load_merge_rows(
             "health_score": None if row.health_score is None else round(row.health_score),
         }
         if row.owner_name or row.owner_email:
-            values["owner"] = Record({"name": row.owner_name, "email": row.owner_email})
+            values["owner"] = Record({"name": row.owner_name, "email": row.owner_email}, "owner")
         out[row.id] = MergeRow(
             customer_id=row.id,
             address=address,

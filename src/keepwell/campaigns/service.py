@@ -66,7 +66,7 @@ __all__ = [
 
 MAX_NAME = 120
 BATCH = 1000
-UNSUBSCRIBE_PLACEHOLDER = "https://keepwell-unsubscribe.invalid/"
+UNSUBSCRIBE_PLACEHOLDER = "keepwell:unsubscribe-url"
 """Rendered in place of ``unsubscribe_url``; replaced by the message's signed link once queued."""
 
 

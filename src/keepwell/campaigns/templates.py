@@ -17,10 +17,11 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import missing
 from sqlalchemy.orm import Session
 
 from keepwell.campaigns import fields
-from keepwell.campaigns.context import MergeRow, load_merge_rows
+from keepwell.campaigns.context import MergeRow, Record, load_merge_rows
 from keepwell.campaigns.models import EmailTemplate
 from keepwell.campaigns.plaintext import html_to_text
 from keepwell.errors import InvalidInput, NotFound
@@ -83,6 +84,16 @@ class _Undefined(StrictUndefined):
 
     def __bool__(self) -> bool:
         return False
+
+    @property
+    def _undefined_message(self) -> str:
+        obj, name = self._undefined_obj, self._undefined_name
+        if self._undefined_hint is None and isinstance(name, str):
+            if isinstance(obj, Record):
+                return f"{obj.path_of(name)} has no value for this customer"
+            if obj is missing:
+                return f"{name} has no value for this customer"
+        return super()._undefined_message
 
 
 def _environment(*, html: bool) -> SandboxedEnvironment:
@@ -277,10 +288,7 @@ def render_row(
     values = dict(row.values)
     if unsubscribe_url is not None:
         values["unsubscribe_url"] = unsubscribe_url
-    if data:
-        from keepwell.campaigns.context import Record
-
-        values["data"] = Record(data)
+    values["data"] = Record(data or {}, "data")
     try:
         subject = " ".join(template.subject.render(values).split())
         html = template.html.render(values)
