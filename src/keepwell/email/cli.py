@@ -58,7 +58,7 @@ def send(
 
     settings = load_settings()
     if until_empty and limit is not None:
-        raise typer.BadParameter("use either --limit or --until-empty", param_hint="--limit")
+        raise InvalidInput("use either --limit or --until-empty", field="--limit")
     with err_console.status("Sending...") as status:
 
         def progress(report) -> None:
