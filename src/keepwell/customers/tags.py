@@ -268,11 +268,10 @@ def ids_for_external_ids(*, db_session: Session, external_ids: Iterable[str]) ->
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _BATCH):
         chunk = wanted[start : start + _BATCH]
-        found.update(
-            db_session.execute(
-                select(Customer.external_id, Customer.id).where(Customer.external_id.in_(chunk))
-            )
+        rows = db_session.execute(
+            select(Customer.external_id, Customer.id).where(Customer.external_id.in_(chunk))
         )
+        found.update((external_id, cid) for external_id, cid in rows)
     missing = [e for e in wanted if e not in found]
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
