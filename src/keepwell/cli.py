@@ -16,6 +16,8 @@ from keepwell.imports.cli import app as import_app
 from keepwell.lookalikes.cli import app as lookalikes_app
 from keepwell.reports.cli import app as report_app
 from keepwell.risk.cli import app as risk_app
+from keepwell.segments.cli import app as segments_app
+from keepwell.segments.cli import tags_app
 from keepwell.survival.cli import app as survival_app
 from keepwell.users.cli import app as users_app
 from keepwell.users.cli import tokens_app
@@ -40,6 +42,8 @@ app.add_typer(health_app, name="health")
 app.add_typer(survival_app, name="survival")
 app.add_typer(clv_app, name="clv")
 app.add_typer(lookalikes_app, name="lookalikes")
+app.add_typer(segments_app, name="segments")
+app.add_typer(tags_app, name="tags")
 app.add_typer(email_app, name="email")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
