@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from keepwell.config import Settings
 from keepwell.customers.models import Customer
-from keepwell.errors import KeepwellError
+from keepwell.errors import KeepwellError, NotFound
 
 
 class ActionUnavailable(KeepwellError):
@@ -36,6 +36,8 @@ class ActionContext:
     now: datetime
     rule: str | None = None
     journey: str | None = None
+    source: str = "manual"
+    """Who acts, for the domains that record it: ``rule:<id>`` or ``journey:<id>``."""
 
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -91,7 +93,7 @@ def _create_task(db_session: Session, settings: Settings, action: dict, ctx: Act
         owner_id=ctx.customer.owner_id,
         due_at=ctx.now + timedelta(days=due) if due is not None else None,
         priority=action.get("priority", "normal"),
-        source="automation",
+        source=ctx.source,
         dedup_key=ctx.key,
     )
     return {"task_id": getattr(task, "id", None)}
@@ -109,6 +111,7 @@ def _send_email(db_session: Session, settings: Settings, action: dict, ctx: Acti
         customer_id=ctx.customer.id,
         context={"reason": ctx.reason, **action.get("context", {})},
         dedup_key=ctx.key,
+        kind="journey" if ctx.journey else "alert",
     )
     if message is None:
         return {"queued": False, "note": "suppressed or already queued"}
@@ -121,9 +124,18 @@ def _tag(add: bool):
             from keepwell.customers import tags
         except ImportError:
             raise _missing("customers.tags") from None
-        func = tags.add_tag if add else tags.remove_tag
-        func(db_session=db_session, customer_id=ctx.customer.id, tag_name=action["tag"])
-        return {"tag": action["tag"], "added" if add else "removed": True}
+        if add:
+            changed = tags.add_tag(
+                db_session=db_session, customer_id=ctx.customer.id, tag_name=action["tag"]
+            )
+            return {"tag": action["tag"], "added": bool(changed)}
+        try:
+            changed = tags.remove_tag(
+                db_session=db_session, customer_id=ctx.customer.id, tag_name=action["tag"]
+            )
+        except NotFound:  # the tag does not exist at all: nothing to remove
+            changed = False
+        return {"tag": action["tag"], "removed": bool(changed)}
 
     return run
 

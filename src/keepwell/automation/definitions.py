@@ -137,7 +137,7 @@ class CreateTask(StrictModel):
     type: Literal["create_task"]
     title: str = Field(min_length=1, max_length=500)
     body: str | None = None
-    priority: str = "normal"
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
     due_in_days: int | None = Field(default=None, ge=0)
 
     @field_validator("title", "body")

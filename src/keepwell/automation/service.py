@@ -251,6 +251,7 @@ def _perform(
             reason=firing.reason,
             now=now,
             rule=rule.name,
+            source=f"rule:{rule.id}",
         )
         try:
             if action.get("missing"):
@@ -307,14 +308,13 @@ def _retry_failed(
         report.retried.append(_report(firing, rule, customer, errors))
 
 
-def _audience(db_session: Session, rule: AlertRule) -> set[int] | None:
+def _audience(db_session: Session, rule: AlertRule, now: datetime) -> set[int] | None:
     if not rule.audience:
         return None
     from keepwell.segments.service import matching_customer_ids
 
-    return set(
-        db_session.scalars(matching_customer_ids(db_session=db_session, filter_text=rule.audience))
-    )
+    ids = matching_customer_ids(db_session=db_session, filter_text=rule.audience, now=now)
+    return set(db_session.scalars(ids))
 
 
 def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
@@ -333,7 +333,7 @@ def _evaluate(
     try:  # a trigger that cannot be evaluated (missing domain, bad filter) skips the rule
         with db_session.begin_nested():
             hits: list[Hit] = TRIGGERS[rule.trigger](ctx, rule.params)
-            audience = _audience(db_session, rule)
+            audience = _audience(db_session, rule, now)
     except (KeepwellError, ImportError) as exc:
         report.rule_errors[rule.name] = getattr(exc, "message", None) or str(exc)
         return

@@ -52,10 +52,13 @@ DEFAULT_JOURNEYS: list[dict[str, Any]] = [
     },
     {
         "name": "Win-back lapsed",
-        "description": "Customers who entered the 'lapsed' segment (paying, no use for 30+ days).",
+        "description": "Entered the 'Lapsed' segment; ends when they use the product again.",
         "trigger": "segment",
-        "trigger_value": "lapsed",
-        "exit_conditions": [{"kind": "churned"}],
+        "trigger_value": "Lapsed",
+        "exit_conditions": [
+            {"kind": "churned"},
+            {"kind": "filter", "filter": "days_since_last_event < 30"},
+        ],
         "steps": [
             {"kind": "send_email", "template": "win-back-lapsed"},
             {"kind": "wait", "days": 7},
@@ -70,9 +73,9 @@ DEFAULT_JOURNEYS: list[dict[str, Any]] = [
     },
     {
         "name": "Win-back churned",
-        "description": "Customers who entered the 'churned' segment; ends when they pay again.",
+        "description": "Customers who entered the 'Churned' segment; ends when they pay again.",
         "trigger": "segment",
-        "trigger_value": "churned",
+        "trigger_value": "Churned",
         "exit_conditions": [{"kind": "became_paying"}],
         "steps": [
             {"kind": "send_email", "template": "win-back-churned-1"},

@@ -293,7 +293,7 @@ def _exit_reason(
         if kind == "filter":
             from keepwell.segments.service import matching_customer_ids
 
-            ids = matching_customer_ids(db_session=db_session, filter_text=cond["filter"])
+            ids = matching_customer_ids(db_session=db_session, filter_text=cond["filter"], now=now)
             if customer.id in set(db_session.scalars(ids)):
                 return f"matches {cond['filter']!r}"
     return None
@@ -429,6 +429,7 @@ def _run_step(db_session, settings, journey, enrollment, step, customer, now):
         reason=enrollment.reason,
         now=now,
         journey=journey.name,
+        source=f"journey:{journey.id}",
     )
     action = {"type": step.kind, **params}
     try:
