@@ -8,6 +8,7 @@ from keepwell import __version__
 from keepwell.cli_support import console, handle_errors, load_settings, open_engine
 from keepwell.clv.cli import app as clv_app
 from keepwell.customers.cli import app as customers_app
+from keepwell.deals.cli import app as deals_app
 from keepwell.demo.cli import app as demo_app
 from keepwell.email.cli import app as email_app
 from keepwell.events.cli import app as events_app
@@ -19,6 +20,8 @@ from keepwell.risk.cli import app as risk_app
 from keepwell.segments.cli import app as segments_app
 from keepwell.segments.cli import tags_app
 from keepwell.survival.cli import app as survival_app
+from keepwell.tasks.cli import app as tasks_app
+from keepwell.tasks.notes_cli import app as notes_app
 from keepwell.users.cli import app as users_app
 from keepwell.users.cli import tokens_app
 from keepwell.web.cli import serve
@@ -44,6 +47,9 @@ app.add_typer(clv_app, name="clv")
 app.add_typer(lookalikes_app, name="lookalikes")
 app.add_typer(segments_app, name="segments")
 app.add_typer(tags_app, name="tags")
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(deals_app, name="deals")
+app.add_typer(notes_app, name="notes")
 app.add_typer(email_app, name="email")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")

@@ -1,11 +1,11 @@
-"""Looking up the staff users that own tasks, customers and deals."""
+"""Checking the staff users that own tasks, customers and deals (via the users service)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from keepwell.errors import InvalidInput, NotFound
+from keepwell.users import service as users_service
 from keepwell.users.models import StaffUser
 
 
@@ -15,7 +15,7 @@ def get_staff_or_raise(*, db_session: Session, staff_id: int, field: str = "owne
         raise InvalidInput(
             f"{staff_id!r} is not a staff user id", field=field, expected="an integer"
         )
-    user = db_session.get(StaffUser, staff_id)
+    user = users_service.get(db_session=db_session, user_id=staff_id)
     if user is None:
         raise NotFound(f"no staff user with id {staff_id}", hint="check the owner's id or e-mail")
     if not user.is_active:
@@ -25,12 +25,7 @@ def get_staff_or_raise(*, db_session: Session, staff_id: int, field: str = "owne
 
 def staff_by_email_or_raise(*, db_session: Session, email: str) -> StaffUser:
     """The staff user with this e-mail (case-insensitive), or :class:`NotFound`."""
-    user = db_session.scalars(
-        select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower())
-    ).first()
-    if user is None:
-        raise NotFound(f"no staff user with e-mail {email!r}", hint="check the e-mail address")
-    return user
+    return users_service.get_by_email_or_raise(db_session=db_session, email=email)
 
 
 def label(user: StaffUser | None) -> str:
