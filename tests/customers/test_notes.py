@@ -70,3 +70,30 @@ def test_bad_input(db_session: Session) -> None:
         notes.delete_note(db_session=db_session, note_id=999_999)
     with pytest.raises(InvalidInput, match="field 'limit'"):
         notes.list_notes(db_session=db_session, customer_id=c.id, limit=0)
+
+
+def test_notes_cli(monkeypatch, tmp_path, isolated_database_url) -> None:
+    from typer.testing import CliRunner
+
+    from keepwell.cli import app
+    from tests.tasks.helpers import migrated_home, seeded
+
+    url = migrated_home(monkeypatch, tmp_path, isolated_database_url)
+    with seeded(url) as s:
+        make_customer(s, external_id="acme")
+        make_staff(s, "Ana", email="ana@example.com")
+    runner = CliRunner()
+    added = runner.invoke(
+        app, ["notes", "add", "acme", "Prefers calls [after 3pm]", "--author", "ana@example.com"]
+    )
+    assert added.exit_code == 0, added.output
+    assert "Added note" in added.output
+    listed = runner.invoke(app, ["notes", "list", "acme"])
+    assert listed.exit_code == 0, listed.output
+    assert "Prefers calls [after 3pm]" in listed.output and "ana@example.com" in listed.output
+    empty = runner.invoke(app, ["notes", "add", "acme", "  "])
+    assert empty.exit_code == 1 and "field 'body'" in empty.output
+    missing = runner.invoke(app, ["notes", "list", "nobody"])
+    assert missing.exit_code == 1 and "no customer 'nobody'" in missing.output
+    stranger = runner.invoke(app, ["notes", "add", "acme", "hi", "--author", "x@example.com"])
+    assert stranger.exit_code == 1 and "no staff user" in stranger.output
