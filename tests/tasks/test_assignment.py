@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keepwell.customers.models import Customer
 from keepwell.errors import AlreadyExists, InvalidInput, NotFound
 from keepwell.tasks import assignment, service
-from keepwell.tasks.audience import segments_api
 from keepwell.timeline import service as timeline
 from tests.factories import make_customer
 from tests.tasks.helpers import make_staff
@@ -152,6 +150,12 @@ def test_bulk_customer_owners_fair_and_dry_run(db_session: Session) -> None:
         ({"target": "deals"}, InvalidInput, "unknown target 'deals'"),
         ({"assignee_ids": [919191]}, NotFound, "no staff user with id 919191"),
         ({"segment_filter": 'shoe_size = "44"'}, InvalidInput, "shoe_size"),
+        ({"segment_name": "nope"}, NotFound, "no segment 'nope'"),
+        (
+            {"segment_filter": 'industry = "travel"', "segment_name": "travel"},
+            InvalidInput,
+            "not both",
+        ),
         (
             {"segment_filter": "industry = travel; DROP TABLE customers"},
             InvalidInput,
@@ -183,25 +187,6 @@ def test_rule_names_unique_and_delete(db_session: Session) -> None:
         assignment.delete_rule(db_session=db_session, rule_id=rule.id)
 
 
-def test_builtin_filter_checks_status_values(db_session: Session) -> None:
-    from keepwell.tasks.audience import compile_filter
-
-    with pytest.raises(InvalidInput, match="unknown status 'gone'"):
-        compile_filter("status = gone")
-    active = make_customer(db_session, status="active", country="DE")
-    make_customer(db_session, status="churned", country="DE")
-    ids = db_session.scalars(
-        select(Customer.id).where(compile_filter('status != churned and country = "DE"'))
-    )
-    assert set(ids) == {active.id} | _other_active(db_session, active)
-
-
-def _other_active(db_session: Session, active: Customer) -> set[int]:
-    query = select(Customer.id).where(Customer.status == "active", Customer.country == "DE")
-    return set(db_session.scalars(query)) - {active.id}
-
-
-@pytest.mark.skipif(segments_api("get_segment") is None, reason="keepwell.segments not present")
 def test_rule_on_a_saved_segment(db_session: Session) -> None:
     from keepwell.segments import service as segments
 
@@ -217,12 +202,3 @@ def test_rule_on_a_saved_segment(db_session: Session) -> None:
     t1 = service.create_task(db_session=db_session, customer_id=travel.id, title="x")
     t2 = service.create_task(db_session=db_session, customer_id=other.id, title="x")
     assert (t1.owner_id, t2.owner_id) == (a.id, b.id)
-
-
-@pytest.mark.skipif(segments_api("get_segment") is not None, reason="segments are available")
-def test_saved_segment_needs_the_segments_package(db_session: Session) -> None:
-    a = make_staff(db_session, "A")
-    with pytest.raises(InvalidInput, match="segments are not available"):
-        assignment.create_rule(
-            db_session=db_session, name="r", assignee_ids=[a.id], segment_name="at risk"
-        )
