@@ -145,7 +145,11 @@ def _enrol(db_session: Session, settings: Settings, action: dict, ctx: ActionCon
 
     reason = f"rule {ctx.rule}: {ctx.reason}" if ctx.rule else ctx.reason
     enrollment = enrol(
-        db_session=db_session, journey=action["journey"], customer_id=ctx.customer.id, reason=reason
+        db_session=db_session,
+        journey=action["journey"],
+        customer_id=ctx.customer.id,
+        reason=reason,
+        now=ctx.now,
     )
     if enrollment is None:
         return {"enrolled": False, "note": "already enrolled"}
