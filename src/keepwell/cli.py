@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from keepwell import __version__
+from keepwell.campaigns.cli import campaigns_app, templates_app
 from keepwell.cli_support import console, handle_errors, load_settings, open_engine
 from keepwell.clv.cli import app as clv_app
 from keepwell.customers.cli import app as customers_app
@@ -51,6 +52,8 @@ app.add_typer(tasks_app, name="tasks")
 app.add_typer(deals_app, name="deals")
 app.add_typer(notes_app, name="notes")
 app.add_typer(email_app, name="email")
+app.add_typer(templates_app, name="templates")
+app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.command("serve")(serve)
