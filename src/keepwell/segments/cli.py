@@ -143,7 +143,7 @@ def count(
     from keepwell.segments import service
 
     if (name is None) == (filter_text is None):
-        raise typer.BadParameter("give a segment name or --filter (one of them)")
+        raise InvalidInput("give a segment name or --filter (one of them)")
     with unit_of_work(load_settings()) as db_session:
         if filter_text is not None:
             n = service.count_filter(db_session=db_session, filter_text=filter_text)
@@ -266,7 +266,9 @@ def stats_refresh(
         try:
             day = date.fromisoformat(as_of)
         except ValueError:
-            raise typer.BadParameter(f"{as_of!r} is not a date; use YYYY-MM-DD") from None
+            raise InvalidInput(
+                f"{as_of!r} is not a date", field="--as-of", expected="YYYY-MM-DD"
+            ) from None
     settings = load_settings()
     with unit_of_work(settings) as db_session:
         result = refresh_stats(db_session=db_session, settings=settings, as_of=day)
@@ -283,7 +285,7 @@ def _targets(db_session, customers: str | None, file: Path | None, segment: str 
 
     given = [x is not None for x in (customers, file, segment)]
     if sum(given) != 1:
-        raise typer.BadParameter("give exactly one of --customers, --file or --segment")
+        raise InvalidInput("give exactly one of --customers, --file or --segment")
     if segment is not None:
         seg = service.get_segment(db_session=db_session, name_or_id=segment)
         return service.member_ids(db_session=db_session, segment=seg)
