@@ -9,7 +9,7 @@ until the customers domain takes them over, and can move there unchanged.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -80,6 +80,14 @@ def _check_country(country: str | None) -> str | None:
     return country
 
 
+def _utc(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None:
+        raise InvalidInput(
+            "time has no zone", field=field, expected="ISO 8601 with an offset, e.g. ...Z"
+        )
+    return value.astimezone(UTC)
+
+
 def _owner_id(db_session: Session, owner_email: str | None) -> int | None:
     if owner_email is None:
         return None
@@ -119,7 +127,7 @@ def create_customer(
         industry=industry,
         country=_check_country(country),
         time_zone=_check_zone(time_zone),
-        signup_at=signup_at or utcnow(),
+        signup_at=_utc(signup_at, "signup_at") if signup_at else utcnow(),
         status=status,
         owner_id=_owner_id(db_session, owner_email),
         attributes=dict(attributes or {}),

@@ -87,7 +87,7 @@ class _Errors:
 
     def raise_if_any(self) -> None:
         if self.total:
-            raise InvalidRows(self.items, self.total)
+            raise InvalidRows(sorted(self.items, key=lambda e: e["row"]), self.total)
 
 
 def _rows(body: bytes, *, json_lines: bool, errors: _Errors) -> list[Any]:

@@ -34,6 +34,9 @@ PUBLIC_PATHS = frozenset(
 )
 """Route paths anonymous visitors may use (tests check every other route refuses them)."""
 
+SIGNED_PATHS = frozenset({"/v1/webhooks/stripe"})
+"""Routes authenticated by a request signature instead of a login (refused without one)."""
+
 _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
