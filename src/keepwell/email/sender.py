@@ -25,6 +25,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -183,6 +184,8 @@ class _Run:
         )
         self.stop_claiming = False
         self.attempts: dict[int, int] = {}
+        self.batches = 0
+        self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keepwell-db")
 
     def now(self) -> datetime:
         return self.fixed_now or utcnow()
@@ -193,18 +196,23 @@ class _Run:
         """Resolve rows left in ``sending`` by dead senders (their sent-log decides)."""
         directory = _journal_dir(self.settings)
         with self.sessions() as db:
-            runs = db.execute(
+            claims = db.execute(
                 select(EmailMessage.claimed_by, func.max(EmailMessage.updated_at))
                 .where(EmailMessage.state == MessageState.sending.value)
                 .group_by(EmailMessage.claimed_by)
             ).all()
-            for run_id, last in runs:
-                sending = and_(
-                    EmailMessage.state == MessageState.sending.value,
-                    EmailMessage.claimed_by.is_(None)
-                    if run_id is None
-                    else EmailMessage.claimed_by == run_id,
-                )
+            runs: dict[str, tuple[list[str | None], datetime | None]] = {}
+            for tag, last in claims:
+                run_id = (tag or "").split(".")[0]
+                tags, newest = runs.get(run_id, ([], None))
+                newest = last if newest is None or (last is not None and last > newest) else newest
+                runs[run_id] = ([*tags, tag], newest)
+            for run_id, (tags, last) in runs.items():
+                named = [t for t in tags if t is not None]
+                conditions = [EmailMessage.claimed_by.in_(named)] if named else []
+                if None in tags:
+                    conditions.append(EmailMessage.claimed_by.is_(None))
+                sending = and_(EmailMessage.state == MessageState.sending.value, or_(*conditions))
                 sent = read_dead_log(directory, run_id) if run_id else None
                 if sent is None:
                     if last is not None and utcnow() - last < STALE_CLAIM:
@@ -238,9 +246,8 @@ class _Run:
                     )
                 requeued = db.execute(
                     update(EmailMessage)
-                    .where(
-                        sending, EmailMessage.id.not_in([r.id for r in done]) if done else true()
-                    )
+                    .where(sending)
+                    .where(EmailMessage.id.not_in([r.id for r in done]) if done else true())
                     .values(state=MessageState.queued.value, claimed_by=None)
                 ).rowcount
                 db.commit()
@@ -249,47 +256,40 @@ class _Run:
                 self.report.recovered_requeued += requeued or 0
 
     def claim(self, size: int) -> list[OutgoingMessage]:
-        """Move up to ``size`` due rows to ``sending`` (committed) and return them."""
+        """Move up to ``size`` due rows to ``sending`` (committed) and return them.
+
+        On SQLite the transaction starts with the UPDATE (a writer from its first statement,
+        so it waits for other writers instead of failing); on PostgreSQL the due rows are
+        locked with ``FOR UPDATE SKIP LOCKED`` so several senders can claim side by side.
+        """
         now = self.now()
+        self.batches += 1
+        tag = f"{self.run_id}.{self.batches}"
+        due = select(EmailMessage.id).where(
+            EmailMessage.state == MessageState.queued.value,
+            or_(EmailMessage.not_before.is_(None), EmailMessage.not_before <= now),
+            or_(EmailMessage.next_attempt_at.is_(None), EmailMessage.next_attempt_at <= now),
+        )
+        if self.ids is not None:
+            due = due.where(EmailMessage.id.in_(self.ids))
+        due = due.order_by(EmailMessage.id).limit(size).with_for_update(skip_locked=True)
         with self.sessions() as db:
-            due = and_(
-                EmailMessage.state == MessageState.queued.value,
-                or_(EmailMessage.not_before.is_(None), EmailMessage.not_before <= now),
-                or_(EmailMessage.next_attempt_at.is_(None), EmailMessage.next_attempt_at <= now),
+            if self.engine.dialect.name == "postgresql":
+                # Lock the rows first: PostgreSQL may rescan an IN (... SKIP LOCKED) subquery.
+                picked = list(db.scalars(due))
+            else:
+                picked = due.correlate(None).scalar_subquery()
+            db.execute(
+                update(EmailMessage)
+                .where(EmailMessage.id.in_(picked))
+                .where(EmailMessage.state == MessageState.queued.value)
+                .values(
+                    state=MessageState.sending.value,
+                    claimed_by=tag,
+                    attempts=EmailMessage.attempts + 1,
+                ),
+                execution_options={"synchronize_session": False},
             )
-            stmt = select(EmailMessage.id, EmailMessage.to_address).where(due)
-            if self.ids is not None:
-                stmt = stmt.where(EmailMessage.id.in_(self.ids))
-            picked = db.execute(
-                stmt.order_by(EmailMessage.id).limit(size).with_for_update(skip_locked=True)
-            ).all()
-            if not picked:
-                return []
-            keys = {service.suppression_key(r.to_address) for r in picked}
-            blocked = set(
-                db.scalars(
-                    select(EmailSuppression.address).where(EmailSuppression.address.in_(keys))
-                )
-            )
-            stopped = [r.id for r in picked if service.suppression_key(r.to_address) in blocked]
-            wanted = [r.id for r in picked if r.id not in set(stopped)]
-            if stopped:
-                db.execute(
-                    update(EmailMessage)
-                    .where(EmailMessage.id.in_(stopped), EmailMessage.state == "queued")
-                    .values(state=MessageState.suppressed.value, last_error="address suppressed")
-                )
-                self.report.suppressed += len(stopped)
-            if wanted:
-                db.execute(
-                    update(EmailMessage)
-                    .where(EmailMessage.id.in_(wanted), EmailMessage.state == "queued")
-                    .values(
-                        state=MessageState.sending.value,
-                        claimed_by=self.run_id,
-                        attempts=EmailMessage.attempts + 1,
-                    )
-                )
             rows = db.execute(
                 select(
                     EmailMessage.id,
@@ -302,13 +302,29 @@ class _Run:
                     EmailMessage.headers,
                     EmailMessage.attempts,
                 )
-                .where(
-                    EmailMessage.id.in_(wanted),
-                    EmailMessage.claimed_by == self.run_id,
-                    EmailMessage.state == MessageState.sending.value,
-                )
+                .where(EmailMessage.claimed_by == tag)
                 .order_by(EmailMessage.id)
             ).all()
+            keys = {service.suppression_key(r.to_address) for r in rows}
+            blocked = set(
+                db.scalars(
+                    select(EmailSuppression.address).where(EmailSuppression.address.in_(keys))
+                )
+            ) if keys else set()  # fmt: skip
+            stopped = [r.id for r in rows if service.suppression_key(r.to_address) in blocked]
+            if stopped:
+                db.execute(
+                    update(EmailMessage)
+                    .where(EmailMessage.id.in_(stopped))
+                    .values(
+                        state=MessageState.suppressed.value,
+                        claimed_by=None,
+                        last_error="address suppressed",
+                    ),
+                    execution_options={"synchronize_session": False},
+                )
+                self.report.suppressed += len(stopped)
+                rows = [r for r in rows if r.id not in set(stopped)]
             db.commit()
         for r in rows:
             self.attempts[r.id] = r.attempts
@@ -468,18 +484,22 @@ class _Run:
                 except (aiosmtplib.SMTPException, OSError):
                     client.close()
 
+    async def _db(self, func, *args):
+        """Run ``func`` on the run's one database thread (claims and updates never overlap)."""
+        return await asyncio.get_running_loop().run_in_executor(self.db_thread, func, *args)
+
     async def _flush(self, log: SentLog) -> None:
         if not self.results:
             return
         batch, self.results = self.results, []
-        await asyncio.to_thread(log.sync)
-        await asyncio.to_thread(self.record, batch)
+        await self._db(log.sync)
+        await self._db(self.record, batch)
         if self.on_progress is not None:
             self.on_progress(self.report)
 
     async def run(self) -> SendReport:
         started = time.monotonic()
-        await asyncio.to_thread(self.recover)
+        await self._db(self.recover)
         log = SentLog(_journal_dir(self.settings), self.run_id)
         clean = False
         try:
@@ -506,7 +526,7 @@ class _Run:
                     )
                     if size <= 0:
                         break
-                    batch = await asyncio.to_thread(self.claim, size)
+                    batch = await self._db(self.claim, size)
                     if not batch:
                         break
                     claimed += len(batch)
@@ -522,6 +542,7 @@ class _Run:
             clean = True
         finally:
             log.close(remove=clean)
+            self.db_thread.shutdown(wait=True)
             self.report.seconds = time.monotonic() - started
         return self.report
 
