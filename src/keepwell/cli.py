@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from keepwell import __version__
+from keepwell.automation.cli import automation_app, rules_app
 from keepwell.campaigns.cli import campaigns_app, templates_app
 from keepwell.cli_support import console, handle_errors, load_settings, open_engine
 from keepwell.clv.cli import app as clv_app
@@ -15,6 +16,7 @@ from keepwell.email.cli import app as email_app
 from keepwell.events.cli import app as events_app
 from keepwell.health.cli import app as health_app
 from keepwell.imports.cli import app as import_app
+from keepwell.journeys.cli import app as journeys_app
 from keepwell.lookalikes.cli import app as lookalikes_app
 from keepwell.reports.cli import app as report_app
 from keepwell.risk.cli import app as risk_app
@@ -56,6 +58,9 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(automation_app, name="automation")
+app.add_typer(rules_app, name="rules")
+app.add_typer(journeys_app, name="journeys")
 app.command("serve")(serve)
 
 
