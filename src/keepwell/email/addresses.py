@@ -7,6 +7,8 @@ from email.utils import parseaddr
 
 from keepwell.errors import InvalidInput
 
+__all__ = ["check_header_value", "normalize_address", "suppression_key"]
+
 
 def normalize_address(value: str, *, field: str = "to") -> str:
     """The bare address ``local@domain`` of ``value``, checked; raises :class:`InvalidInput`.

@@ -15,7 +15,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["SentLog", "read_dead_log"]
+__all__ = ["SentLog", "read_dead_log", "remove_log"]
 
 
 class SentLog:

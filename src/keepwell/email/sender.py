@@ -452,7 +452,12 @@ class _Run:
                         )
                     )
                     continue
-                data = self.composer.compose(message)
+                try:
+                    data = self.composer.compose(message)
+                except Exception as exc:  # a row that cannot become a message: fail it, go on
+                    text = f"cannot compose the message: {exc.__class__.__name__}: {exc}"
+                    self.results.append(_Result(message, "failed", text, self.now(), attempts))
+                    continue
                 await throttle.wait()
                 connecting = client is None or not client.is_connected
                 try:
