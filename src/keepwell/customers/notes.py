@@ -53,7 +53,7 @@ def add_note(
 ) -> Note:
     """Write a note on a customer (it appears on the customer's timeline)."""
     text = _body(body)
-    if db_session.get(Customer, customer_id) is None:
+    if db_session.scalar(select(Customer.id).where(Customer.id == customer_id)) is None:
         raise NotFound(f"no customer with id {customer_id}")
     _author(db_session, author_id, "author_id")
     note = Note(customer_id=customer_id, body=text, author_id=author_id)

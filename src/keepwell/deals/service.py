@@ -44,6 +44,7 @@ from keepwell.money import format_money
 from keepwell.tasks.service import UNSET, parse_due
 from keepwell.tasks.staff import get_staff_or_raise
 from keepwell.timeline import service as timeline
+from keepwell.users.models import StaffUser
 
 TITLE_MAX = 255
 
@@ -274,7 +275,7 @@ def create_deal(
     clean_title, amount = _title(title), _value(value_minor)
     code, deal_kind = _currency(currency), _kind(kind)
     close = parse_due(expected_close_at, field="expected_close_at")
-    if db_session.get(Customer, customer_id) is None:
+    if db_session.scalar(select(Customer.id).where(Customer.id == customer_id)) is None:
         raise NotFound(f"no customer with id {customer_id}")
     if owner_id is not None:
         get_staff_or_raise(db_session=db_session, staff_id=owner_id)
@@ -561,8 +562,6 @@ def pipeline_summary(
     Every open stage appears in ``by_stage`` for each currency that has deals (with zeros
     where a stage is empty). ``by_owner`` has a line per owner (``owner_id`` None: unowned).
     """
-    from keepwell.users.models import StaffUser
-
     query = (
         select(
             Deal.stage_id,
@@ -699,8 +698,9 @@ def create_renewal_deals(
     now = at or utcnow()
     horizon = now + timedelta(days=days_ahead)
     query = (
-        select(Subscription, Customer.owner_id)
+        select(Subscription, Customer.owner_id, StaffUser.is_active)
         .join(Customer, Customer.id == Subscription.customer_id)
+        .outerjoin(StaffUser, StaffUser.id == Customer.owner_id)
         .where(
             Subscription.started_at <= now,
             or_(Subscription.ended_at.is_(None), Subscription.ended_at > now),
@@ -710,33 +710,87 @@ def create_renewal_deals(
         )
         .order_by(Subscription.id)
     )
-    created, existing, checked = [], 0, 0
-    for sub, owner_id in db_session.execute(query).all():
+    due: list[_Renewal] = []
+    for sub, owner_id, owner_active in db_session.execute(query).all():
         renewal = next_renewal(sub, after=now)
         if renewal > horizon or (sub.ended_at is not None and sub.ended_at <= renewal):
             continue  # not due yet, or the row ends before it would renew
-        checked += 1
         key = f"renewal:{sub.id}:{renewal.date().isoformat()}"
-        if db_session.scalar(select(Deal.id).where(Deal.dedup_key == key)) is not None:
-            existing += 1
-            continue
-        months = MONTHS_PER_PERIOD[sub.billing_period]
-        deal = create_deal(
-            db_session=db_session,
-            customer_id=sub.customer_id,
-            title=f"Renewal of {sub.plan} on {renewal:%Y-%m-%d}",
-            value_minor=sub.mrr_minor * months,
-            currency=sub.currency,
-            kind=DealKind.renewal,
-            stage=stage,
-            owner_id=owner_id,
-            expected_close_at=renewal,
-            subscription_id=sub.id,
-            dedup_key=key,
-            at=now,
+        due.append(_Renewal(sub, renewal, key, owner_id if owner_active else None))
+    taken: set[str] = set()
+    for start in range(0, len(due), 500):
+        keys = [r.key for r in due[start : start + 500]]
+        taken.update(db_session.scalars(select(Deal.dedup_key).where(Deal.dedup_key.in_(keys))))
+    todo = [r for r in due if r.key not in taken]
+    target = (
+        get_stage_or_raise(db_session=db_session, stage=stage)
+        if stage is not None
+        else _first_stage(db_session, StageOutcome.open)
+    )
+    try:
+        with db_session.begin_nested():
+            created = _insert_renewals(db_session, todo, target, now)
+    except IntegrityError:  # a concurrent run took some of the keys: go one by one
+        created = []
+        for r in todo:
+            if db_session.scalar(select(Deal.id).where(Deal.dedup_key == r.key)) is None:
+                created.append(_renewal_deal(db_session, r, target, now))
+    return RenewalRun(created=created, existing=len(due) - len(created), checked=len(due))
+
+
+@dataclass(frozen=True)
+class _Renewal:
+    sub: Subscription
+    renewal: datetime
+    key: str
+    owner_id: int | None
+
+
+def _renewal_fields(r: _Renewal) -> dict[str, Any]:
+    months = MONTHS_PER_PERIOD[r.sub.billing_period]
+    return {
+        "customer_id": r.sub.customer_id,
+        "title": f"Renewal of {r.sub.plan} on {r.renewal:%Y-%m-%d}",
+        "value_minor": r.sub.mrr_minor * months,
+        "currency": r.sub.currency,
+        "kind": DealKind.renewal,
+        "owner_id": r.owner_id,
+        "expected_close_at": r.renewal,
+        "subscription_id": r.sub.id,
+        "dedup_key": r.key,
+    }
+
+
+def _renewal_deal(db_session: Session, r: _Renewal, stage: DealStage, now: datetime) -> Deal:
+    return create_deal(db_session=db_session, stage=stage.id, at=now, **_renewal_fields(r))
+
+
+def _insert_renewals(
+    db_session: Session, todo: list[_Renewal], stage: DealStage, now: datetime
+) -> list[Deal]:
+    """Insert many renewal deals at once: deals, then their first history rows, then timeline."""
+    closed = now if stage.outcome is not StageOutcome.open else None
+    deals = [
+        Deal(stage_id=stage.id, stage=stage, closed_at=closed, **_renewal_fields(r)) for r in todo
+    ]
+    db_session.add_all(deals)
+    db_session.flush()
+    db_session.add_all(
+        DealStageChange(deal_id=d.id, from_stage_id=None, to_stage_id=stage.id, changed_at=now)
+        for d in deals
+    )
+    db_session.flush()
+    for deal in deals:
+        _record(
+            db_session,
+            deal,
+            f"Deal opened ({deal.kind.value}, {_money(deal)}): {deal.title}",
+            None,
+            value_minor=deal.value_minor,
+            currency=deal.currency,
+            kind_of_deal=deal.kind.value,
         )
-        created.append(deal)
-    return RenewalRun(created=created, existing=existing, checked=checked)
+    return deals
 
 
 __all__ = [

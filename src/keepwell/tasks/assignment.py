@@ -9,10 +9,10 @@ through its assignees and stores its position, so turns stay fair across runs an
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from keepwell.customers.models import Customer
@@ -191,10 +191,11 @@ def _take_turn(db_session: Session, rule: AssignmentRule) -> int | None:
     return turn[0]
 
 
-def _owner_for(db_session: Session, rule: AssignmentRule, customer: Customer) -> int | None:
+def _owner_for(db_session: Session, rule: AssignmentRule, customer_id: int) -> int | None:
     if rule.strategy is RuleStrategy.customer_owner:
-        if customer.owner_id is not None and _active_staff(db_session, [customer.owner_id]):
-            return customer.owner_id
+        owner_id = db_session.scalar(select(Customer.owner_id).where(Customer.id == customer_id))
+        if owner_id is not None and _active_staff(db_session, [owner_id]):
+            return owner_id
         return None
     return _take_turn(db_session, rule)
 
@@ -206,11 +207,10 @@ def assign_task_by_rules(*, db_session: Session, task: Task) -> AssignmentRule |
     """
     if task.owner_id is not None:
         return None
-    customer = db_session.get(Customer, task.customer_id)
     for rule in list_rules(db_session=db_session, target=RuleTarget.tasks, active_only=True):
         if not _covers(db_session, rule, task.customer_id):
             continue
-        owner_id = _owner_for(db_session, rule, customer)
+        owner_id = _owner_for(db_session, rule, task.customer_id)
         if owner_id is not None:
             task.owner_id = owner_id
             task.assignment_rule_id = rule.id
@@ -242,6 +242,13 @@ def assign_unowned_tasks(*, db_session: Session, limit: int = 10_000) -> Assignm
     return AssignmentResult(
         assigned=sum(counts.values()), unmatched=unmatched, by_owner=dict(counts)
     )
+
+
+def _expire_owners(db_session: Session, customer_ids: set[int]) -> None:
+    """Make loaded Customer objects re-read the owner the bulk UPDATE wrote."""
+    for obj in list(db_session.identity_map.values()):
+        if isinstance(obj, Customer) and obj.id in customer_ids:
+            db_session.expire(obj, ["owner_id", "owner"])
 
 
 def assign_customer_owners(*, db_session: Session, dry_run: bool = False) -> AssignmentResult:
@@ -276,27 +283,34 @@ def assign_customer_owners(*, db_session: Session, dry_run: bool = False) -> Ass
                 .execution_options(populate_existing=True)
             ).one()
         turns = _turns(rule, _active_staff(db_session, rule.assignee_ids), rule.next_index)
-        names = {}
+        given: dict[int, list[int]] = defaultdict(list)
         next_index = rule.next_index
         for customer_id, turn in zip(matched, turns, strict=False):
             staff_id, next_index = turn
-            counts[staff_id] += 1
+            given[staff_id].append(customer_id)
             remaining.discard(customer_id)
+        for staff_id, customer_ids in given.items():
+            counts[staff_id] += len(customer_ids)
             if dry_run:
                 continue
-            db_session.get(Customer, customer_id).owner_id = staff_id
-            if staff_id not in names:
-                names[staff_id] = db_session.get(StaffUser, staff_id).name
-            timeline.record(
-                db_session=db_session,
-                customer_id=customer_id,
-                kind="owner",
-                title=f"Owner set to {names[staff_id]} (rule {rule.name})",
-                detail={"owner_id": staff_id, "rule_id": rule.id},
-            )
+            for start in range(0, len(customer_ids), 500):
+                chunk = customer_ids[start : start + 500]
+                db_session.execute(
+                    update(Customer).where(Customer.id.in_(chunk)).values(owner_id=staff_id)
+                )
+            name = db_session.get(StaffUser, staff_id).name
+            for customer_id in customer_ids:
+                timeline.record(
+                    db_session=db_session,
+                    customer_id=customer_id,
+                    kind="owner",
+                    title=f"Owner set to {name} (rule {rule.name})",
+                    detail={"owner_id": staff_id, "rule_id": rule.id},
+                )
         if not dry_run:
             rule.next_index = next_index
             db_session.flush()
+            _expire_owners(db_session, {cid for ids in given.values() for cid in ids})
     assigned = sum(counts.values())
     return AssignmentResult(
         assigned=assigned, unmatched=total - assigned, by_owner=dict(counts), dry_run=dry_run

@@ -94,11 +94,10 @@ def _title(value: str) -> str:
     return text
 
 
-def _customer(db_session: Session, customer_id: int) -> Customer:
-    customer = db_session.get(Customer, customer_id)
-    if customer is None:
+def _customer_exists(db_session: Session, customer_id: int) -> None:
+    query = select(Customer.id).where(Customer.id == customer_id)
+    if isinstance(customer_id, bool) or db_session.scalar(query) is None:
         raise NotFound(f"no customer with id {customer_id}")
-    return customer
 
 
 def _owner_label(db_session: Session, task: Task) -> str:
@@ -171,11 +170,11 @@ def create_task(
             field="source",
             expected="manual, rule:<id> or journey:<id>",
         )
-    customer = _customer(db_session, customer_id)
+    _customer_exists(db_session, customer_id)
     if owner_id is not None:
         get_staff_or_raise(db_session=db_session, staff_id=owner_id)
     task = Task(
-        customer_id=customer.id,
+        customer_id=customer_id,
         title=clean_title,
         description=(description or "").strip() or None,
         owner_id=owner_id,
