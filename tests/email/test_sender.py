@@ -316,3 +316,36 @@ def test_resume_after_the_sender_is_killed(store: Engine, smtp, mail_settings: S
         1 for state in left.values() if state == "sent"
     )
     assert not any((mail_settings.home / "email-sent-log").iterdir())
+
+
+def test_recovery_reads_the_dead_senders_sent_log(
+    store: Engine, smtp, mail_settings: Settings
+) -> None:
+    """Deterministic version of the kill test: the log decides sent vs. queued again."""
+    from keepwell.email.journal import SentLog
+
+    recorder, _ = smtp
+    queue_many(store, 3)
+    with session_scope(store) as db:
+        ids = db.scalars(select(EmailMessage.id).order_by(EmailMessage.id)).all()
+        db.execute(update(EmailMessage).values(state="sending", claimed_by="deadrun.1", attempts=1))
+    directory = mail_settings.home.resolve() / "email-sent-log"
+    dead = SentLog(directory, "deadrun")
+    dead.sent(ids[0], utcnow())  # the server had accepted the first one
+    dead.close(remove=False)  # the process died: lock released, file left behind
+    live = SentLog(directory, "liverun")  # another sender, still running
+    with session_scope(store) as db:
+        third = update(EmailMessage).where(EmailMessage.id == ids[2])
+        db.execute(third.values(claimed_by="liverun.1"))
+    try:
+        report = send_due(mail_settings)
+    finally:
+        live.close(remove=True)
+    assert (report.recovered_sent, report.recovered_requeued, report.sent) == (1, 1, 1)
+    assert recorder.by_recipient() == {"u1@example.com": 1}  # u0 not resent, u2 not touched
+    assert states(store) == {
+        "u0@example.com": "sent",
+        "u1@example.com": "sent",
+        "u2@example.com": "sending",
+    }
+    assert not (directory / "deadrun.log").exists()
