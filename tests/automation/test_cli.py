@@ -85,6 +85,7 @@ def test_rules_lifecycle_and_run(store, tmp_path, receiver):
     assert "No rules yet" in run("rules", "list")
 
 
+@pytest.mark.slow  # a fresh database per test: seconds each on a busy machine
 def test_rules_create_from_options_and_errors(store, tmp_path):
     out = run(
         "rules", "create", "--name", "Quiet", "--trigger", "no_activity",
@@ -120,6 +121,7 @@ def test_rules_create_from_options_and_errors(store, tmp_path):
     assert "No alert would fire." in dry  # no paying customer to be quiet
 
 
+@pytest.mark.slow  # a fresh database per test: seconds each on a busy machine
 def test_playbooks(store, tmp_path):
     path = tmp_path / "pb.json"
     path.write_text(
@@ -158,6 +160,7 @@ def test_journeys_cli(store, tmp_path):
     assert "field 'steps[0]': a wait needs" in run("journeys", "create", str(path), code=1)
 
 
+@pytest.mark.slow  # a fresh database per test: seconds each on a busy machine
 def test_scheduler_runs_and_stops(store, receiver):
     import os
 
