@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from keepwell import migrate
 from keepwell.config import Settings
 from keepwell.db import make_engine
+from tests.conftest import PG_ADMIN_URL, _admin_engine
 from tests.email.smtpd import Recorder, start_server
+
+# Rows a test may commit; emptied after each test (children first).
+TABLES = ("email_events", "email_suppressions", "email_messages", "timeline_entries", "customers")
 
 
 @pytest.fixture
@@ -25,13 +31,42 @@ def smtp() -> Iterator[tuple[Recorder, int]]:
         controller.stop()
 
 
-@pytest.fixture
-def store(isolated_database_url: str) -> Iterator[Engine]:
-    """A migrated, committed store (SQLite and PostgreSQL) that a sender process can open."""
-    engine = make_engine(isolated_database_url)
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def email_store(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Engine]:
+    """A migrated database of its own per backend, for tests whose data must be committed."""
+    name = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('email') / 'keepwell.db'}"
+    else:
+        name = f"keepwell_email_{uuid.uuid4().hex[:12]}"
+        admin = _admin_engine()
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
     migrate.upgrade(engine)
     yield engine
     engine.dispose()
+    if name is not None:
+        with admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(email_store: Engine) -> Iterator[Engine]:
+    """The committed store (SQLite and PostgreSQL) a sender process can open; emptied after."""
+    yield email_store
+    with email_store.begin() as conn:
+        for table in TABLES:
+            conn.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture

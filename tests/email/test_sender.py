@@ -290,7 +290,7 @@ def test_resume_after_the_sender_is_killed(store: Engine, smtp, mail_settings: S
         KEEPWELL_SEND_CONCURRENCY="4",
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from keepwell.cli import main; main()", "email", "send"],
+        [sys.executable, "-c", "from keepwell.email.cli import app; app()", "send"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
