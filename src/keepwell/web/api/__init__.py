@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from keepwell.web.api import customers, ingestion, insights, users
+from keepwell.web.api import customers, ingestion, insights, users, work
 from keepwell.web.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
@@ -12,3 +12,4 @@ router.include_router(customers.router)
 router.include_router(insights.router)
 router.include_router(ingestion.router)
 router.include_router(users.router)
+router.include_router(work.router)
