@@ -11,7 +11,15 @@ from keepwell.customers.models import Customer, CustomerStatus, Tag
 from keepwell.errors import InvalidInput
 from keepwell.health.models import HealthScore
 from keepwell.risk.models import RiskScore
-from keepwell.segments.filters import FilterError, compile_filter, parse_filter
+from keepwell.segments.filters import (
+    And,
+    Condition,
+    FilterError,
+    Not,
+    Or,
+    compile_filter,
+    parse_filter,
+)
 from keepwell.segments.models import CustomerStats
 from keepwell.segments.service import matching_customer_ids
 from keepwell.surveys.models import SurveyKind, SurveyResponse
@@ -304,9 +312,16 @@ def test_limits() -> None:
 
 
 def test_parse_is_case_insensitive_and_multiline() -> None:
-    assert parse_filter('Industry = "a"\n  AND NOT tag = "x"') == parse_filter(
-        'industry = "a" and not tag = "x"'
-    ).__class__(parse_filter('Industry = "a"\n  AND NOT tag = "x"').children)
+    node = parse_filter('Industry = "a"\n  AND NOT tag = "x"')
+    assert isinstance(node, And) and isinstance(node.children[1], Not)
+    assert node.children[0] == Condition("Industry", "=", "a", 1, 1)
+    assert node.children[1].child == Condition("tag", "=", "x", 2, 11)
+    assert parse_filter("a = 1 or b = 2 and c = 3") == Or(
+        (
+            Condition("a", "=", 1.0, 1, 1),
+            And((Condition("b", "=", 2.0, 1, 10), Condition("c", "=", 3.0, 1, 20))),
+        )
+    )
     err = error('industry = "a"\nand mrr >= "x"')
     assert (err.line, err.column) == (2, 5)
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     MetaData,
     Select,
+    String,
     Table,
     delete,
     exists,
@@ -44,16 +45,23 @@ MAX_NAME = 120
 MAX_PAGE = 1_000
 _BATCH = 10_000
 
-# Per-connection scratch table holding one refresh's matching ids (so the filter runs once).
-_MATCH = Table(
-    "kw_segment_match",
-    MetaData(),
+# Per-connection scratch tables of one refresh: who matches now, who was a member, what changed.
+# Every join of a refresh is between these (fresh statistics on PostgreSQL) and primary keys.
+_SCRATCH = MetaData()
+_MATCH = Table("kw_segment_match", _SCRATCH, Column("customer_id", BigInteger, primary_key=True))
+_PREV = Table("kw_segment_prev", _SCRATCH, Column("customer_id", BigInteger, primary_key=True))
+_DELTA = Table(
+    "kw_segment_delta",
+    _SCRATCH,
     Column("customer_id", BigInteger, primary_key=True),
-    prefixes=["TEMPORARY"],
+    Column("change", String(8)),
 )
-_MATCH_DDL = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS kw_segment_match (customer_id BIGINT PRIMARY KEY)"
-)
+_SCRATCH_DDL = [
+    "CREATE TEMPORARY TABLE IF NOT EXISTS kw_segment_match (customer_id BIGINT PRIMARY KEY)",
+    "CREATE TEMPORARY TABLE IF NOT EXISTS kw_segment_prev (customer_id BIGINT PRIMARY KEY)",
+    "CREATE TEMPORARY TABLE IF NOT EXISTS kw_segment_delta "
+    "(customer_id BIGINT PRIMARY KEY, change VARCHAR(8))",
+]
 
 
 @dataclass(frozen=True)
@@ -242,58 +250,79 @@ def members(
 
 
 def _membership_diff(db_session: Session, segment: Segment, now: datetime) -> RefreshResult:
-    """Apply the scratch table's ids as the new membership; log who entered and who left."""
+    """Apply the ids in ``kw_segment_match`` as the new membership; log entries and exits."""
+    connection = db_session.connection()
+    pg = connection.dialect.name == "postgresql"
     sid = segment.id
     SM, SC = SegmentMembership, SegmentMembershipChange
+    connection.execute(
+        insert(_PREV).from_select(
+            ["customer_id"], select(SM.customer_id).where(SM.segment_id == sid)
+        )
+    )
+    if pg:
+        connection.execute(text("ANALYZE kw_segment_match, kw_segment_prev"))
+    m, p = _MATCH.c.customer_id, _PREV.c.customer_id
+    entered = select(m, literal("entered")).where(~exists().where(p == m))
+    left = select(p, literal("left")).where(~exists().where(m == p))
+    connection.execute(insert(_DELTA).from_select(["customer_id", "change"], entered))
+    connection.execute(insert(_DELTA).from_select(["customer_id", "change"], left))
+    if pg:
+        connection.execute(text("ANALYZE kw_segment_delta"))
     at = literal(now, UTCDateTime())
-    is_member = exists().where(SM.segment_id == sid, SM.customer_id == _MATCH.c.customer_id)
-    matches = exists().where(_MATCH.c.customer_id == SM.customer_id)
-    new = select(literal(sid), _MATCH.c.customer_id).where(~is_member)
-    gone = select(literal(sid), SM.customer_id).where(SM.segment_id == sid, ~matches)
-    columns = ["segment_id", "customer_id", "change", "at"]
-    log = SC.__table__  # Core statements: rowcount is the number of rows inserted
-    counted = {"preserve_rowcount": True}
-    entered = db_session.execute(
-        insert(log).from_select(columns, new.add_columns(literal("entered"), at)),
-        execution_options=counted,
-    ).rowcount
-    left = db_session.execute(
-        insert(log).from_select(columns, gone.add_columns(literal("left"), at)),
-        execution_options=counted,
-    ).rowcount
-    db_session.execute(
-        delete(SM)
-        .where(SM.segment_id == sid, ~matches)
-        .execution_options(synchronize_session=False)
+    d = _DELTA.c
+    connection.execute(
+        insert(SC.__table__).from_select(
+            ["segment_id", "customer_id", "change", "at"],
+            select(literal(sid), d.customer_id, d.change, at).order_by(d.change, d.customer_id),
+        )
     )
-    db_session.execute(
-        insert(SM).from_select(["segment_id", "customer_id", "entered_at"], new.add_columns(at))
+    connection.execute(
+        delete(SM.__table__).where(
+            SM.segment_id == sid,
+            SM.customer_id.in_(select(d.customer_id).where(d.change == "left")),
+        )
     )
-    total = int(db_session.scalar(select(func.count()).select_from(_MATCH)) or 0)
-    return RefreshResult(entered=int(entered), left=int(left), members=total)
+    connection.execute(
+        insert(SM.__table__).from_select(
+            ["segment_id", "customer_id", "entered_at"],
+            select(literal(sid), d.customer_id, at).where(d.change == "entered"),
+        )
+    )
+    counts = dict(connection.execute(select(d.change, func.count()).group_by(d.change)).all())
+    total = int(connection.scalar(select(func.count()).select_from(_MATCH)) or 0)
+    return RefreshResult(
+        entered=int(counts.get("entered", 0)), left=int(counts.get("left", 0)), members=total
+    )
+
+
+def _clear_scratch(db_session: Session) -> None:
+    connection = db_session.connection()
+    for ddl in _SCRATCH_DDL:
+        connection.execute(text(ddl))
+    for table in (_MATCH, _PREV, _DELTA):
+        connection.execute(delete(table))
 
 
 def refresh(*, db_session: Session, segment: Segment, now: datetime | None = None) -> RefreshResult:
     """Bring a segment's stored membership up to date; returns entered / left / members.
 
-    Dynamic: the filter runs once into a per-connection scratch table, then four set-based
-    statements log entries and exits and update ``segment_memberships``. Static: nothing moves
-    (members are added and removed by hand); the count is returned.
+    Dynamic: the filter runs once into a per-connection scratch table; set-based statements
+    then diff it with the stored members, log entries and exits (``entered`` / ``left``) and
+    update ``segment_memberships``. Static: nothing moves (members are added and removed by
+    hand); the count is returned.
     """
     moment = now or utcnow()
     if segment.kind is SegmentKind.static:
         total = count(db_session=db_session, segment=segment)
         result = RefreshResult(entered=0, left=0, members=total)
     else:
-        connection = db_session.connection()
-        connection.execute(text(_MATCH_DDL))
-        connection.execute(delete(_MATCH))
+        db_session.flush()
+        _clear_scratch(db_session)
         ids = member_ids(db_session=db_session, segment=segment, now=moment)
-        connection.execute(insert(_MATCH).from_select(["customer_id"], ids))
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("ANALYZE kw_segment_match"))
+        db_session.connection().execute(insert(_MATCH).from_select(["customer_id"], ids))
         result = _membership_diff(db_session, segment, moment)
-        connection.execute(delete(_MATCH))
+        _clear_scratch(db_session)
     segment.refreshed_at = moment
     segment.member_count = result.members
     db_session.flush()
