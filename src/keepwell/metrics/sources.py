@@ -28,13 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from keepwell.config import Settings
 
@@ -159,6 +160,23 @@ class Sources:
             )
         return cls(con=con, tables=tables, timezone=timezone)
 
+    @classmethod
+    def from_parquet(cls, con: Any, paths: Mapping[str, Path], *, timezone: str = "UTC") -> Sources:
+        """Bind DuckDB tables loaded from an operational snapshot's Parquet files (in the shape
+        of :data:`SCHEMAS`, see :mod:`keepwell.metrics.operational`)."""
+        tables = {}
+        for name in SCHEMAS:
+            if name == "events":
+                continue
+            source = _parquet_sql(paths[name])
+            con.con.execute(f"CREATE OR REPLACE TEMP VIEW kw_{name} AS SELECT * FROM {source}")
+            tables[name] = con.table(f"kw_{name}")
+        return cls(con=con, tables=tables, timezone=timezone)
+
+
+def _parquet_sql(path: Path) -> str:
+    return "read_parquet('" + str(path).replace("'", "''") + "')"
+
 
 def _pd_dtype(dtype: Any) -> str:
     if dtype.is_timestamp():
@@ -200,74 +218,11 @@ def read_operational(engine: Engine) -> dict[str, pd.DataFrame]:
 
     Custom attributes become ``attr_<name>`` text columns of ``customers``.
     """
-    from keepwell.billing.models import Invoice, Order, Subscription
-    from keepwell.customers.models import Customer, Tag, customer_tags
-    from keepwell.support.models import Ticket
-    from keepwell.surveys.models import SurveyResponse
-    from keepwell.users.models import StaffUser
+    from keepwell.metrics.operational import read_tables
 
-    ext = Customer.external_id.label("customer_id")
-    queries = {
-        "customers": select(
-            ext,
-            Customer.signup_at,
-            Customer.industry,
-            Customer.country,
-            Customer.status,
-            StaffUser.email.label("owner"),
-            Customer.attributes,
-        ).outerjoin(StaffUser, Customer.owner_id == StaffUser.id),
-        "customer_tags": select(ext, Tag.name.label("tag"))
-        .join(customer_tags, customer_tags.c.customer_id == Customer.id)
-        .join(Tag, Tag.id == customer_tags.c.tag_id),
-        "subscriptions": select(
-            ext,
-            Subscription.plan,
-            Subscription.mrr_minor,
-            Subscription.currency,
-            Subscription.started_at,
-            Subscription.ended_at,
-        )
-        .join(Customer, Customer.id == Subscription.customer_id)
-        .where(Subscription.status != "trialing", Subscription.mrr_minor > 0),
-        "invoices": select(
-            ext,
-            Invoice.amount_minor,
-            Invoice.currency,
-            Invoice.issued_at,
-            Invoice.due_at,
-            Invoice.paid_at,
-            Invoice.status,
-        ).join(Customer, Customer.id == Invoice.customer_id),
-        "orders": select(
-            ext, Order.ordered_at, Order.amount_minor, Order.currency, Order.category, Order.status
-        ).join(Customer, Customer.id == Order.customer_id),
-        "surveys": select(
-            ext, SurveyResponse.kind, SurveyResponse.score, SurveyResponse.responded_at
-        ).join(Customer, Customer.id == SurveyResponse.customer_id),
-        "tickets": select(ext, Ticket.priority, Ticket.opened_at, Ticket.closed_at).join(
-            Customer, Customer.id == Ticket.customer_id
-        ),
-    }
-    frames: dict[str, pd.DataFrame] = {}
     with engine.connect() as conn:
-        for name, query in queries.items():
-            result = conn.execute(query)
-            df = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-            frames[name] = df
-    customers = frames["customers"]
-    attrs = pd.json_normalize(customers.pop("attributes").map(_as_dict).tolist(), max_level=0)
-    attrs.columns = [f"attr_{c}" for c in attrs.columns]
-    frames["customers"] = pd.concat([customers.reset_index(drop=True), attrs], axis=1)
-    for df in frames.values():
-        for col in df.columns:
-            if df[col].map(lambda v: hasattr(v, "value") and not isinstance(v, str)).any():
-                df[col] = df[col].map(lambda v: getattr(v, "value", v))
-    return frames
-
-
-def _as_dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
+        tables = read_tables(conn)
+    return {name: table.to_pandas() for name, table in tables.items()}
 
 
 def open_default(
@@ -280,20 +235,22 @@ def open_default(
     """
     from keepwell.db import engine_from_settings, require_schema
     from keepwell.events.store import EventStore
+    from keepwell.metrics.operational import OperationalSnapshot
 
     own = engine is None
     engine = engine or engine_from_settings(settings)
     try:
         require_schema(engine)
-        frames = read_operational(engine)
+        with engine.connect() as conn:
+            paths = OperationalSnapshot(settings.home.resolve() / "cache" / "operational").paths(
+                conn
+            )
     finally:
         if own:
             engine.dispose()
     con = ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")
-    sources = Sources.from_frames(
-        con, {k: v for k, v in frames.items()}, timezone=settings.reporting_timezone
-    )
+    sources = Sources.from_parquet(con, paths, timezone=settings.reporting_timezone)
     raw = con.con  # the DuckDB connection behind Ibis
     store = EventStore.from_settings(settings)
     store.register(raw, "kw_events_raw")
