@@ -303,10 +303,18 @@ def test_renewal_deals_created_once(db_session: Session) -> None:
         mrr_minor=0,
         started_at=at(2025, 3, 20),
     )  # free
+    gone = make_staff(db_session, "Gone", is_active=False)
+    orphan = make_customer(db_session, owner_id=gone.id)
+    orphan_sub = make_subscription(
+        db_session, orphan, billing_period=BillingPeriod.year, started_at=at(2025, 3, 1)
+    )
 
     run = service.create_renewal_deals(db_session=db_session, days_ahead=60, at=at(2026, 2, 1))
-    assert (len(run.created), run.existing) == (1, 0)
-    deal = run.created[0]
+    assert (len(run.created), run.existing) == (2, 0)
+    by_sub = {d.subscription_id: d for d in run.created}
+    assert by_sub[orphan_sub.id].owner_id is None  # the customer's owner is deactivated
+    assert by_sub[orphan_sub.id].expected_close_at == at(2026, 3, 1)
+    deal = by_sub[yearly.id]
     assert deal.kind is DealKind.renewal and deal.subscription_id == yearly.id
     assert (deal.value_minor, deal.currency, deal.owner_id) == (12_000, "USD", ana.id)
     assert deal.expected_close_at == at(2026, 3, 15)
@@ -314,11 +322,11 @@ def test_renewal_deals_created_once(db_session: Session) -> None:
     assert deal.title == "Renewal of business on 2026-03-15"
 
     again = service.create_renewal_deals(db_session=db_session, days_ahead=60, at=at(2026, 2, 10))
-    assert (len(again.created), again.existing) == (0, 1)
-    assert _count(db_session) == 1
+    assert (len(again.created), again.existing) == (0, 2)
+    assert _count(db_session) == 2
     # the year after, the next renewal gets its own deal
     later = service.create_renewal_deals(db_session=db_session, days_ahead=60, at=at(2027, 2, 1))
-    assert [d.expected_close_at for d in later.created] == [at(2027, 3, 15)]
+    assert [d.expected_close_at for d in later.created] == [at(2027, 3, 15), at(2027, 3, 1)]
     monthly = service.create_renewal_deals(
         db_session=db_session, days_ahead=10, at=at(2026, 2, 10), periods=["month"]
     )
@@ -335,3 +343,13 @@ def test_renewal_deals_created_once(db_session: Session) -> None:
 def test_renewal_bad_input(db_session: Session, kwargs, message) -> None:
     with pytest.raises(InvalidInput, match=message):
         service.create_renewal_deals(db_session=db_session, **kwargs)
+
+
+def test_public_names_exist() -> None:
+    from keepwell.customers import notes
+    from keepwell.tasks import assignment
+    from keepwell.tasks import service as tasks
+
+    for module in (service, tasks, assignment, notes):
+        for name in module.__all__:
+            assert hasattr(module, name), (module.__name__, name)
