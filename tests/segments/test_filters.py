@@ -237,6 +237,17 @@ def test_hostile_values_match_literally(db_session: Session, shop, text: str, ex
     assert db_session.scalar(select(Customer.id).where(Customer.name == "Crafty")) is not None
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["x' OR 1=1 --", "a'; DROP TABLE customers; --", "1) OR (1=1", "gold') OR 1=1 --"],
+)
+def test_values_are_bound_parameters_never_sql_text(engine, value: str) -> None:
+    for text in (f'name = "{value}"', f'attributes.plan_tier = "{value}"', f'tag = "{value}"'):
+        compiled = select(Customer.id).where(compile_filter(text)).compile(dialect=engine.dialect)
+        assert value not in str(compiled) and "DROP" not in str(compiled)
+        assert value in compiled.params.values() or [value] in compiled.params.values()
+
+
 def error(text: str) -> FilterError:
     with pytest.raises(InvalidInput) as info:
         compile_filter(text)

@@ -318,6 +318,8 @@ def refresh(*, db_session: Session, segment: Segment, now: datetime | None = Non
         result = RefreshResult(entered=0, left=0, members=total)
     else:
         db_session.flush()
+        # One refresh of a segment at a time (PostgreSQL row lock; SQLite serialises writers).
+        db_session.execute(select(Segment.id).where(Segment.id == segment.id).with_for_update())
         _clear_scratch(db_session)
         ids = member_ids(db_session=db_session, segment=segment, now=moment)
         db_session.connection().execute(insert(_MATCH).from_select(["customer_id"], ids))
