@@ -6,6 +6,7 @@ when it is created. Services flush; the caller commits.
 
 from __future__ import annotations
 
+import enum
 import re
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -22,8 +23,13 @@ from keepwell.tasks.staff import get_staff_or_raise, label
 from keepwell.timeline import service as timeline
 from keepwell.users.models import StaffUser
 
-UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
-"""Default of :func:`update_task` arguments: leave the field as it is."""
+
+class _Unset(enum.Enum):
+    UNSET = "UNSET"
+
+
+UNSET: Any = _Unset.UNSET
+"""Default of the ``update_*`` arguments: leave the field as it is (``None`` clears it)."""
 
 OPEN_STATUSES = (TaskStatus.open, TaskStatus.in_progress)
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
