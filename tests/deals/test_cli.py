@@ -106,6 +106,10 @@ def test_deal_lifecycle_and_pipeline(url) -> None:
     listed = run("deals", "list")
     assert "Add 10 seats" in listed.output and "won" in listed.output
     assert "Add 10 seats" not in run("deals", "list", "--open").output
+    shown = run("deals", "show", str(deal_id))
+    assert shown.exit_code == 0, shown.output
+    assert "created -> qualified" in shown.output and "qualified -> negotiation" in shown.output
+    assert "negotiation -> won  (signed)" in shown.output
     stages = run("deals", "stages")
     assert "negotiation" in stages.output and "60%" in stages.output
 

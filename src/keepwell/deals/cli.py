@@ -269,6 +269,32 @@ def renewals_command(
         )
 
 
+@app.command("show")
+@handle_errors
+def show_command(deal_id: Annotated[int, typer.Argument(help="Deal id.")]) -> None:
+    """One deal with its stage history."""
+    from keepwell.deals import service
+
+    with unit_of_work(load_settings()) as db_session:
+        deal = service.get_or_raise(db_session=db_session, deal_id=deal_id)
+        names = {s.id: s.name for s in service.list_stages(db_session=db_session)}
+        history = service.stage_history(db_session=db_session, deal_id=deal_id)
+        console.rule(f"[bold]Deal {deal.id}[/] {deal.title}")
+        console.print(
+            f"{deal.kind.value}, {format_money(deal.value_minor, deal.currency)}, "
+            f"stage {deal.stage.name} ({deal.stage.probability_pct}%)"
+            + (f", closed {deal.closed_at:%Y-%m-%d}" if deal.closed_at else "")
+            + (f": {deal.close_reason}" if deal.close_reason else "")
+        )
+        for change in history:
+            start = names.get(change.from_stage_id, "") if change.from_stage_id else "created"
+            why = f"  ({change.reason})" if change.reason else ""
+            console.print(
+                f"  {change.changed_at:%Y-%m-%d %H:%M}  {start} -> "
+                f"{names.get(change.to_stage_id, '?')}{why}"
+            )
+
+
 @app.command("stages")
 @handle_errors
 def stages_command() -> None:
