@@ -317,6 +317,18 @@ def _audience(db_session: Session, rule: AlertRule, now: datetime) -> set[int] |
     return set(db_session.scalars(ids))
 
 
+def _load_customers(db_session: Session, ids: set[int]) -> dict[int, Customer]:
+    """The customers with these ids, loaded in a few queries (not one per firing)."""
+    out: dict[int, Customer] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        out.update(
+            (c.id, c) for c in db_session.scalars(select(Customer).where(Customer.id.in_(chunk)))
+        )
+    return out
+
+
 def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -362,6 +374,9 @@ def _evaluate(
         )
     cooldown = timedelta(days=rule.cooldown_days)
     expanded = _expand(db_session, rule.actions)
+    customers = _load_customers(
+        db_session, {h.customer_id for k, h in unique.items() if k not in existing}
+    )
     for key in sorted(unique, key=lambda k: (unique[k].customer_id, k)):
         hit = unique[key]
         if key in existing:
@@ -371,7 +386,7 @@ def _evaluate(
         if rule.cooldown_days and last is not None and now - last < cooldown:
             report.skipped_cooldown += 1
             continue
-        customer = db_session.get(Customer, hit.customer_id)
+        customer = customers[hit.customer_id]
         last_fired[hit.customer_id] = now
         if dry_run:
             report.firings.append(
