@@ -15,8 +15,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.stats import binomtest, fisher_exact
-
 MIN_GROUP = 30
 """Fewest paying customers per group before an effect is estimated."""
 
@@ -27,6 +25,8 @@ def wilson_interval(successes: int, total: int, *, confidence: float = 0.95) -> 
     >>> [round(x, 4) for x in wilson_interval(56, 70)]
     [0.6918, 0.877]
     """
+    from scipy.stats import binomtest  # imported on use: scipy is slow to import
+
     ci = binomtest(successes, total).proportion_ci(confidence_level=confidence, method="wilson")
     return float(ci.low), float(ci.high)
 
@@ -134,6 +134,8 @@ def churn_effect(
         [recipients_churned, recipients - recipients_churned],
         [holdout_churned, holdout - holdout_churned],
     ]
+    from scipy.stats import fisher_exact
+
     p_value = float(fisher_exact(table, alternative="two-sided").pvalue)
     if low > 0:
         verdict = "recipients churned more than the holdout"

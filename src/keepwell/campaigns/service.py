@@ -43,6 +43,7 @@ from keepwell.email.models import EmailMessage, EmailSuppression
 from keepwell.errors import AlreadyExists, InvalidInput, NotFound
 from keepwell.models import utcnow
 from keepwell.timeline import service as timeline
+from keepwell.timeline.models import TimelineEntry
 
 __all__ = [
     "CampaignResults",
@@ -421,20 +422,34 @@ def _snapshot(db_session: Session, campaign: Campaign, report: LaunchReport, now
                 "not_before": not_before,
             }
         )
+    held_out = [
+        _timeline_row(
+            row["customer_id"],
+            f"Held out of campaign {campaign.name!r} (control group)",
+            {"campaign": campaign.id},
+            now,
+        )
+        for row in rows
+        if row["status"] is RecipientStatus.holdout
+    ]
     for batch in _batches(rows):
         db_session.execute(insert(CampaignRecipient), list(batch))
-    for row in rows:
-        if row["status"] is RecipientStatus.holdout:
-            timeline.record(
-                db_session=db_session,
-                customer_id=row["customer_id"],
-                kind="campaign",
-                title=f"Held out of campaign {campaign.name!r} (control group)",
-                detail={"campaign": campaign.id},
-            )
+    for batch in _batches(held_out):
+        db_session.execute(insert(TimelineEntry), list(batch))
     report.excluded = dict(excluded)
     campaign.launched_at = now
     db_session.flush()
+
+
+def _timeline_row(customer_id: int, title: str, detail: dict[str, Any], at: datetime) -> dict:
+    """A timeline entry for a bulk insert (one statement per batch; see :func:`launch`)."""
+    return {
+        "customer_id": customer_id,
+        "occurred_at": at,
+        "kind": "campaign",
+        "title": title[:500],
+        "detail": detail,
+    }
 
 
 def _finish_message(
@@ -474,6 +489,7 @@ def _queue_pending(
         )
         if not pending:
             return
+        entries = []
         merge = load_merge_rows(
             db_session=db_session, customer_ids=[r.customer_id for r in pending], at=now
         )
@@ -514,13 +530,16 @@ def _queue_pending(
             _finish_message(settings, message, rendered.html, rendered.text)
             recipient.status, recipient.message_id = RecipientStatus.queued, message.id
             report.queued += 1
-            timeline.record(
-                db_session=db_session,
-                customer_id=recipient.customer_id,
-                kind="campaign",
-                title=f"Campaign {campaign.name!r}: e-mail queued (variant {variant})",
-                detail={"campaign": campaign.id, "variant": variant, "message": message.id},
+            entries.append(
+                _timeline_row(
+                    recipient.customer_id,
+                    f"Campaign {campaign.name!r}: e-mail queued (variant {variant})",
+                    {"campaign": campaign.id, "variant": variant, "message": message.id},
+                    now,
+                )
             )
+        if entries:
+            db_session.execute(insert(TimelineEntry), entries)
         db_session.flush()
 
 
@@ -531,7 +550,9 @@ def launch(
 
     Idempotent: launching again only queues recipients not queued yet (the outbox refuses a
     second message with the same ``campaign:<id>:<customer>`` key). A cancelled campaign
-    cannot be launched. Status becomes ``scheduled`` when the first send time is still ahead,
+    cannot be launched. Each recipient gets a timeline entry (queued, or held out); they are
+    written in one statement per batch, as the sender does for "sent". Status becomes
+    ``scheduled`` when the first send time is still ahead,
     else ``sending``.
     """
     when = now or utcnow()
@@ -541,7 +562,8 @@ def launch(
     report = LaunchReport(campaign_id=campaign.id, status=str(campaign.status), relaunch=relaunch)
     if not relaunch:
         _snapshot(db_session, campaign, report, when)
-    _queue_pending(db_session, settings, campaign, report, when)
+    with db_session.no_autoflush:  # the outbox flushes once per message; no extra autoflushes
+        _queue_pending(db_session, settings, campaign, report, when)
     counts = db_session.execute(
         select(CampaignRecipient.variant_id, func.count())
         .where(CampaignRecipient.campaign_id == campaign.id)
