@@ -105,13 +105,15 @@ def test_transactional_mail_has_no_unsubscribe_header(
 def test_throttle_and_concurrency(store: Engine, smtp, mail_settings: Settings) -> None:
     recorder, _ = smtp
     settings = mail_settings.model_copy(update={"send_rate": 20.0, "send_concurrency": 3})
-    queue_many(store, 21)
+    queue_many(store, 41)
     report = send_due(settings)
-    assert report.sent == 21
+    assert report.sent == 41
     arrivals = sorted(item.at for item in recorder.received)
-    span = arrivals[-1] - arrivals[0]
-    measured = 20 / span  # 20 intervals between 21 arrivals
-    assert 20 * 0.8 <= measured <= 20 * 1.1, measured
+    measured = 40 / (arrivals[-1] - arrivals[0])  # 40 intervals between 41 arrivals
+    # Never faster than the cap (up to arrival jitter); slower only by the machine's load.
+    assert 20 * 0.6 <= measured <= 20 * 1.1, measured
+    first_half = 20 / (arrivals[20] - arrivals[0])
+    assert first_half <= 20 * 1.2, first_half  # no burst at the start either
     assert 1 < len(recorder.peers) <= 3  # persistent connections, at most send_concurrency
 
 

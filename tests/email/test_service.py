@@ -88,6 +88,7 @@ def test_suppress_marks_queued_messages_and_keeps_the_first_reason(db_session: S
         ({"to": "ana@example.com\r\nBcc: eve@evil.test"}, "to"),  # header injection
         ({"to": "Ana <ana@example.com>"}, "to"),  # bare addresses only
         ({"to": ""}, "to"),
+        ({"to": "zoë@example.com"}, "to"),  # no SMTPUTF8
         ({"subject": "Hi\r\nBcc: eve@evil.test"}, "subject"),
         ({"subject": "  "}, "subject"),
         ({"subject": "x" * 999}, "subject"),

@@ -21,6 +21,12 @@ def normalize_address(value: str, *, field: str = "to") -> str:
     text = value.strip()
     if any(ch in text for ch in "\r\n\0"):
         raise InvalidInput(f"{text!r} contains a line break", field=field, expected="one address")
+    if not text.isascii():
+        raise InvalidInput(
+            f"{text!r} is not an ASCII address (internationalised addresses are not supported)",
+            field=field,
+            expected="x@example.com",
+        )
     _, bare = parseaddr(text)
     try:
         parsed = Address(addr_spec=bare) if bare == text else None

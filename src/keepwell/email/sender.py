@@ -167,6 +167,9 @@ class _Run:
         ids: Sequence[int] | None,
         on_progress: Callable[[SendReport], None] | None,
     ) -> None:
+        # Resolve the signing key once (it may live in a file) for every link of the run.
+        key = settings.resolved_secret_key().decode()
+        settings = settings.model_copy(update={"secret_key": key})
         self.settings = settings
         self.engine = engine
         self.sessions = make_sessionmaker(engine)
@@ -458,12 +461,12 @@ class _Run:
                     text = f"cannot compose the message: {exc.__class__.__name__}: {exc}"
                     self.results.append(_Result(message, "failed", text, self.now(), attempts))
                     continue
-                await throttle.wait()
                 connecting = client is None or not client.is_connected
                 try:
-                    if connecting:
+                    if connecting:  # connect first: the throttle spaces the messages
                         client = self._client()
                         await client.connect()
+                    await throttle.wait()
                     _, response = await client.sendmail(
                         self.composer.envelope_from, [message.to_address], data
                     )
@@ -478,6 +481,13 @@ class _Run:
                             self.stop_claiming = True
                             self.report.errors.append(text)
                     self.results.append(_Result(message, outcome, text, self.now(), attempts))
+                    continue
+                except Exception as exc:  # e.g. an address the server cannot encode
+                    if client is not None:
+                        client.close()
+                    client = None
+                    text = f"{exc.__class__.__name__}: {exc}"
+                    self.results.append(_Result(message, "failed", text, self.now(), attempts))
                     continue
                 at = utcnow()
                 log.sent(message.id, at)

@@ -14,6 +14,7 @@ URLs (served by the web app under ``settings.base_url``)::
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,8 +37,13 @@ __all__ = [
 _PURPOSES = ("unsubscribe", "open", "click")
 
 
+@lru_cache(maxsize=32)
+def _signer(key: bytes, purpose: str) -> URLSafeSerializer:
+    return URLSafeSerializer(key, salt=f"keepwell.email.{purpose}")
+
+
 def _serializer(settings: Settings, purpose: str) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.resolved_secret_key(), salt=f"keepwell.email.{purpose}")
+    return _signer(settings.resolved_secret_key(), purpose)
 
 
 def _base(settings: Settings) -> str:
