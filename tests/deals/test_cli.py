@@ -110,6 +110,10 @@ def test_deal_lifecycle_and_pipeline(url) -> None:
     assert shown.exit_code == 0, shown.output
     assert "created -> qualified" in shown.output and "qualified -> negotiation" in shown.output
     assert "negotiation -> won  (signed)" in shown.output
+    assert (
+        "Stage demo: position 15, 20%, open"
+        in run("deals", "stage", "demo", "--probability", "20", "--position", "15").output
+    )
     stages = run("deals", "stages")
     assert "negotiation" in stages.output and "60%" in stages.output
 
@@ -133,6 +137,8 @@ def test_bad_input(url) -> None:
         (("deals", "move", "999", "won"), "no deal with id 999"),
         (("deals", "renewals", "--days", "0"), "field 'days_ahead'"),
         (("deals", "renewals", "--period", "week"), "field 'periods'"),
+        (("deals", "stage", "demo", "--probability", "150"), "field 'probability_pct'"),
+        (("deals", "stage", "demo", "--outcome", "maybe"), "field 'outcome'"),
     ]
     for args, message in cases:
         result = run(*args)

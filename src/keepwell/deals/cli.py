@@ -306,3 +306,28 @@ def stages_command() -> None:
             console.print(
                 f"{s.position:>4}  {s.name:<16} {s.probability_pct:>3}%  {s.outcome.value}"
             )
+
+
+@app.command("stage")
+@handle_errors
+def stage_command(
+    name: Annotated[str, typer.Argument(help="Stage name (created if new).")],
+    probability: Annotated[int | None, typer.Option(help="Win probability, 0-100 %.")] = None,
+    position: Annotated[int | None, typer.Option(help="Order (lower comes first).")] = None,
+    outcome: Annotated[str | None, typer.Option(help="open, won or lost.")] = None,
+) -> None:
+    """Add a stage or change one's probability, position or outcome."""
+    from keepwell.deals import service
+
+    with unit_of_work(load_settings()) as db_session:
+        stage = service.configure_stage(
+            db_session=db_session,
+            name=name,
+            probability_pct=probability,
+            position=position,
+            outcome=outcome,
+        )
+        console.print(
+            f"Stage {stage.name}: position {stage.position}, {stage.probability_pct}%, "
+            f"{stage.outcome.value}."
+        )
