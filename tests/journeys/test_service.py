@@ -225,7 +225,7 @@ def test_dry_run_writes_nothing(db_session, auto_settings, templates):
 def test_event_trigger_enrols_once(db_session, auto_settings, templates):
     _onboarding(db_session, trigger="event", trigger_value="signup")
     fi = make_customer(db_session, name="Fi", email="fi@example.com", external_id="c_fi")
-    make_customer(db_session, name="Gil", external_id="c_gil")
+    gil = make_customer(db_session, name="Gil", email="gil@example.com", external_id="c_gil")
     EventStore.from_settings(auto_settings).append(
         pa.table(
             {
@@ -247,6 +247,18 @@ def test_event_trigger_enrols_once(db_session, auto_settings, templates):
         (fi.id, "wait", "waiting"),
     ]
     assert _advance(db_session, auto_settings, at(2026, 3, 1, 11)).did_nothing
+    # an event imported late (it happened before the last run) still enrols
+    EventStore.from_settings(auto_settings).append(
+        pa.table(
+            {
+                "customer_id": ["c_gil"],
+                "event": ["signup"],
+                "occurred_at": pa.array([at(2026, 2, 27)], pa.timestamp("us", tz="UTC")),
+            }
+        )
+    )
+    late = _advance(db_session, auto_settings, at(2026, 3, 1, 12))
+    assert [(j, c) for j, c, _ in late.enrolled] == [("Onboarding", gil.id)]
 
 
 def test_segment_trigger_and_enrolment_by_a_rule(db_session, auto_settings, templates):

@@ -16,8 +16,8 @@ class Journey(TimeStampMixin, Base):
 
     ``trigger`` is ``manual`` (rules or staff enrol), ``event`` (an event name in the event
     store) or ``segment`` (entering a segment); ``trigger_value`` holds the event or segment
-    name. ``exit_conditions`` is a list of ``{"kind": ...}`` objects; ``checked_until`` is how
-    far the event trigger has scanned the event store.
+    name. ``exit_conditions`` is a list of ``{"kind": ...}`` objects; ``checked_until`` is when
+    the event or segment trigger last looked.
     """
 
     __tablename__ = "journeys"

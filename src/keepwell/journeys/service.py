@@ -35,8 +35,8 @@ Enrollment = JourneyEnrollment
 MAX_ATTEMPTS = 5
 """Attempts of a failing step before it is given up and the journey moves on."""
 
-FIRST_SCAN_DAYS = 7
-"""How far back an event or segment trigger looks the first time it runs."""
+LOOKBACK_DAYS = 7
+"""How far back event and segment triggers look on every run (late events are caught)."""
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,9 @@ def _event_customers(settings: Settings, event: str, start: datetime, end: datet
 def _triggered(
     db_session: Session, settings: Settings, journey: Journey, now: datetime
 ) -> list[tuple[int, str]]:
-    start = journey.checked_until or now - timedelta(days=FIRST_SCAN_DAYS)
+    # look back a whole window every run, so events imported late are still caught;
+    # customers already enrolled are filtered out by the caller
+    start = now - timedelta(days=LOOKBACK_DAYS)
     if journey.trigger == "event":
         rows = _event_customers(settings, journey.trigger_value, start, now)
         ids = dict(
@@ -257,6 +259,21 @@ def _triggered(
         .order_by(SegmentMembershipChange.at, SegmentMembershipChange.customer_id)
     ).all()
     return [(cid, f"entered segment {journey.trigger_value!r}") for cid, _ in rows]
+
+
+def _already_enrolled(db_session: Session, journey: Journey, ids: list[int]) -> set[int]:
+    out: set[int] = set()
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), 500):
+        out.update(
+            db_session.scalars(
+                select(JourneyEnrollment.customer_id).where(
+                    JourneyEnrollment.journey_id == journey.id,
+                    JourneyEnrollment.customer_id.in_(ordered[start : start + 500]),
+                )
+            )
+        )
+    return out
 
 
 # -- advancing -------------------------------------------------------------------------------
@@ -459,16 +476,13 @@ def advance(
             found = _triggered(db_session, settings, journey, now)
         except (KeepwellError, ImportError):
             continue  # segments not installed or event store unreadable: try next run
+        enrolled = _already_enrolled(db_session, journey, [cid for cid, _ in found])
         for customer_id, reason in found:
+            if customer_id in enrolled:
+                continue
+            enrolled.add(customer_id)
             if dry_run:
-                already = db_session.scalar(
-                    select(JourneyEnrollment.id).where(
-                        JourneyEnrollment.journey_id == journey.id,
-                        JourneyEnrollment.customer_id == customer_id,
-                    )
-                )
-                if already is None:
-                    report.enrolled.append((journey.name, customer_id, reason))
+                report.enrolled.append((journey.name, customer_id, reason))
                 continue
             if enrol(
                 db_session=db_session,
