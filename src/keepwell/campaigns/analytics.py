@@ -31,6 +31,8 @@ from keepwell.campaigns.retention import RetentionEffect, churn_effect
 from keepwell.email.models import EmailEvent, EmailMessage
 from keepwell.models import utcnow
 
+__all__ = ["CampaignResults", "VariantResults", "results"]
+
 STATES = ("queued", "sending", "sent", "failed", "bounced", "suppressed", "cancelled")
 EVENTS = ("delivered", "opened", "clicked", "unsubscribed", "bounced")
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from keepwell.errors import InvalidInput
 
+__all__ = ["assign", "split_counts"]
+
 
 def _round_half_up(value: float) -> int:
     return math.floor(value + 0.5)

@@ -18,6 +18,8 @@ from keepwell.money import format_money
 from keepwell.risk.models import RiskScore
 from keepwell.users.models import StaffUser
 
+__all__ = ["MergeRow", "Record", "load_addresses", "load_merge_rows"]
+
 _money_text = lru_cache(maxsize=65536)(format_money)
 """format_money, cached: Babel takes ~0.15 ms a call and MRR amounts repeat across customers."""
 

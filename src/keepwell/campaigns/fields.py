@@ -7,6 +7,8 @@ A value that a customer does not have (no primary contact, no owner, no risk sco
 
 from __future__ import annotations
 
+__all__ = ["CUSTOMER_FIELDS", "OWNER_FIELDS", "TOP_LEVEL", "catalogue", "check_path"]
+
 CUSTOMER_FIELDS: dict[str, str] = {
     "name": "account name",
     "company": "company name",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+__all__ = ["html_to_text"]
+
 _BLOCKS = frozenset(
     [
         "address",

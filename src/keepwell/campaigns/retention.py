@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+__all__ = ["MIN_GROUP", "RetentionEffect", "churn_effect", "newcombe_interval", "wilson_interval"]
+
 MIN_GROUP = 30
 """Fewest paying customers per group before an effect is estimated."""
 

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from keepwell.errors import InvalidInput
 
+__all__ = ["local_send_at", "parse_time_of_day"]
+
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 

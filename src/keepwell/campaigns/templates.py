@@ -27,6 +27,18 @@ from keepwell.campaigns.plaintext import html_to_text
 from keepwell.errors import InvalidInput, NotFound
 from keepwell.models import utcnow
 
+__all__ = [
+    "FIELDS_HINT",
+    "SAFE_FILTERS",
+    "CompiledTemplate",
+    "Rendered",
+    "compile_template",
+    "compiled",
+    "render_for_customers",
+    "render_preview",
+    "render_row",
+]
+
 SAFE_FILTERS = [
     "abs",
     "capitalize",
