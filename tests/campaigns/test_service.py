@@ -399,3 +399,42 @@ def test_send_template_email(db_session, settings, acme, bare) -> None:
         )
         is None
     )
+
+
+class Crash(Exception):
+    pass
+
+
+def test_launch_cut_short_is_finished_by_the_next(db_session, settings, tpl, monkeypatch) -> None:
+    _travel(db_session, 5)
+    monkeypatch.setattr(service, "BATCH", 2)
+    campaign = service.create_campaign(
+        db_session=db_session,
+        name="resume",
+        variants=[VariantIn("A", tpl, 100)],
+        filter_text='industry = "travel"',
+    )
+    calls: list[tuple[int, int]] = []
+
+    def crash_on_third(report) -> None:
+        db_session.commit()
+        calls.append((report.to_queue, report.queued))
+        if len(calls) == 3:
+            raise Crash
+
+    with pytest.raises(Crash):
+        service.launch(
+            db_session=db_session,
+            settings=settings,
+            campaign=campaign,
+            now=NOW,
+            on_batch=crash_on_third,
+        )
+    assert calls == [(5, 0), (5, 2), (5, 4)]  # snapshot, then one call per batch of 2
+    assert campaign.status is CampaignStatus.sending and campaign.launched_at == NOW
+    report = service.launch(db_session=db_session, settings=settings, campaign=campaign, now=NOW)
+    assert report.relaunch and (report.to_queue, report.queued, report.not_queued) == (1, 1, 0)
+    keys = db_session.scalars(
+        select(EmailMessage.dedup_key).where(EmailMessage.campaign_id == campaign.id)
+    ).all()
+    assert len(keys) == len(set(keys)) == 5

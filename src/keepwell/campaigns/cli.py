@@ -11,7 +11,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from keepwell.cli_support import console, handle_errors, load_settings, unit_of_work
+from keepwell.cli_support import console, handle_errors, load_settings, progress, unit_of_work
 from keepwell.errors import InvalidInput
 
 templates_app = typer.Typer(
@@ -306,10 +306,17 @@ def show_campaign(name: Annotated[str, typer.Argument(help="Campaign name or #id
 def launch(name: Annotated[str, typer.Argument(help="Campaign name or #id.")]) -> None:
     """Snapshot the audience and queue the messages (safe to run again)."""
     settings = load_settings()
-    with unit_of_work(settings) as db_session:
+    with unit_of_work(settings) as db_session, progress() as bar:
         service = _service()
         c = service.get_campaign(db_session=db_session, name_or_id=name)
-        r = service.launch(db_session=db_session, settings=settings, campaign=c)
+        task = bar.add_task("Queueing messages", total=None)
+
+        def step(report) -> None:
+            db_session.commit()  # the sender can start; a crash keeps what was queued
+            done = report.queued + report.not_queued + report.failed
+            bar.update(task, total=report.to_queue, completed=done)
+
+        r = service.launch(db_session=db_session, settings=settings, campaign=c, on_batch=step)
     verb = "Relaunched" if r.relaunch else "Launched"
     console.print(
         f"{verb} [bold]{c.name}[/]: audience {r.audience:,} (holdout {r.holdout:,}); "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -326,7 +326,8 @@ class LaunchReport:
     left out of it and why (no address, invalid address, suppressed); ``queued`` = messages
     put in the outbox by this call; ``not_queued`` = refused by the outbox (suppressed since,
     or queued before); ``failed`` = could not be rendered (``errors`` has examples).
-    ``unknown_time_zones`` = recipients scheduled in UTC because their zone is unknown.
+    ``unknown_time_zones`` = recipients scheduled in UTC because their zone is unknown;
+    ``to_queue`` = recipients this call had to queue (progress: queued + not_queued + failed).
     """
 
     campaign_id: int
@@ -340,6 +341,7 @@ class LaunchReport:
     not_queued: int = 0
     failed: int = 0
     unknown_time_zones: int = 0
+    to_queue: int = 0
     first_send_at: datetime | None = None
     last_send_at: datetime | None = None
     errors: list[str] = field(default_factory=list)
@@ -472,6 +474,7 @@ def _queue_pending(
     campaign: Campaign,
     report: LaunchReport,
     now: datetime,
+    on_batch: Callable[[LaunchReport], None] | None,
 ) -> None:
     templates: dict[int, CompiledTemplate] = {v.id: compiled(v.template) for v in campaign.variants}
     names = {v.id: v.name for v in campaign.variants}
@@ -541,35 +544,18 @@ def _queue_pending(
         if entries:
             db_session.execute(insert(TimelineEntry), entries)
         db_session.flush()
+        if on_batch is not None:
+            on_batch(report)
 
 
-def launch(
-    *, db_session: Session, settings: Settings, campaign: Campaign, now: datetime | None = None
-) -> LaunchReport:
-    """Snapshot the audience (first launch only) and queue every pending recipient's message.
-
-    Idempotent: launching again only queues recipients not queued yet (the outbox refuses a
-    second message with the same ``campaign:<id>:<customer>`` key). A cancelled campaign
-    cannot be launched. Each recipient gets a timeline entry (queued, or held out); they are
-    written in one statement per batch, as the sender does for "sent". Status becomes
-    ``scheduled`` when the first send time is still ahead,
-    else ``sending``.
-    """
-    when = now or utcnow()
-    if campaign.status is CampaignStatus.cancelled:
-        raise InvalidInput(f"campaign {campaign.name!r} was cancelled", field="status")
-    relaunch = campaign.launched_at is not None
-    report = LaunchReport(campaign_id=campaign.id, status=str(campaign.status), relaunch=relaunch)
-    if not relaunch:
-        _snapshot(db_session, campaign, report, when)
-    with db_session.no_autoflush:  # the outbox flushes once per message; no extra autoflushes
-        _queue_pending(db_session, settings, campaign, report, when)
+def _summarise(db_session: Session, campaign: Campaign, report: LaunchReport) -> None:
+    """Fill the report's group sizes, send window and what is left to queue."""
+    names = {v.id: v.name for v in campaign.variants}
     counts = db_session.execute(
         select(CampaignRecipient.variant_id, func.count())
         .where(CampaignRecipient.campaign_id == campaign.id)
         .group_by(CampaignRecipient.variant_id)
     ).all()
-    names = {v.id: v.name for v in campaign.variants}
     report.holdout = sum(n for vid, n in counts if vid is None)
     report.by_variant = {names[vid]: n for vid, n in counts if vid is not None}
     report.audience = sum(n for _, n in counts)
@@ -579,10 +565,55 @@ def launch(
         .where(CampaignRecipient.variant_id.is_not(None))
     ).one()
     report.first_send_at, report.last_send_at = _aware(first), _aware(last)
+    report.to_queue = (
+        db_session.scalar(
+            select(func.count())
+            .select_from(CampaignRecipient)
+            .where(
+                CampaignRecipient.campaign_id == campaign.id,
+                CampaignRecipient.status == RecipientStatus.pending,
+            )
+        )
+        or 0
+    )
+
+
+def launch(
+    *,
+    db_session: Session,
+    settings: Settings,
+    campaign: Campaign,
+    now: datetime | None = None,
+    on_batch: Callable[[LaunchReport], None] | None = None,
+) -> LaunchReport:
+    """Snapshot the audience (first launch only) and queue every pending recipient's message.
+
+    Idempotent: launching again only queues recipients not queued yet (the outbox refuses a
+    second message with the same ``campaign:<id>:<customer>`` key), so a launch cut short
+    is finished by the next one. A cancelled campaign cannot be launched. Status becomes
+    ``scheduled`` when the first send time is still ahead, else ``sending``.
+
+    ``on_batch(report)`` is called after the snapshot and after each batch of 1,000 queued
+    recipients: the CLI commits there (so the sender can start, and a crash keeps what was
+    done) and moves its progress bar. Each recipient gets a timeline entry (queued, or held
+    out), written in one statement per batch, as the sender does for "sent".
+    """
+    when = now or utcnow()
+    if campaign.status is CampaignStatus.cancelled:
+        raise InvalidInput(f"campaign {campaign.name!r} was cancelled", field="status")
+    relaunch = campaign.launched_at is not None
+    report = LaunchReport(campaign_id=campaign.id, status=str(campaign.status), relaunch=relaunch)
+    if not relaunch:
+        _snapshot(db_session, campaign, report, when)
+    _summarise(db_session, campaign, report)
     if campaign.status in (CampaignStatus.draft, CampaignStatus.scheduled):
         ahead = report.first_send_at is not None and report.first_send_at > when
         campaign.status = CampaignStatus.scheduled if ahead else CampaignStatus.sending
     db_session.flush()
+    if on_batch is not None:
+        on_batch(report)
+    with db_session.no_autoflush:  # the outbox flushes once per message; no extra autoflushes
+        _queue_pending(db_session, settings, campaign, report, when, on_batch)
     refresh_status(db_session=db_session, campaign=campaign, now=when)
     report.status = str(campaign.status)
     return report
