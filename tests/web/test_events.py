@@ -191,3 +191,37 @@ def test_parse_events_reports_bad_json_lines_by_line() -> None:
     assert caught.value.errors[0]["row"] == 2
     with pytest.raises(InvalidInput, match="JSON array"):
         parse_events(b'"text"', json_lines=False)
+
+
+def test_clean_batches_read_the_same_on_the_fast_and_the_careful_path() -> None:
+    rows = [
+        {"customer_id": "c", "event": "e", "occurred_at": "2026-01-01T00:00:00Z", "value": 1.5},
+        {"customer_id": "d", "event": "f", "occurred_at": "2026-01-01T01:00:00+01:00"},
+    ]
+    fast = parse_events(json.dumps(rows).encode(), json_lines=False)
+    # 10**30 does not fit Arrow's int64 conversion: the row-by-row path takes the batch.
+    careful = parse_events(
+        json.dumps([{**rows[0], "value": 10**30}, rows[1]]).encode(), json_lines=False
+    )
+    assert fast.schema == careful.schema
+    assert fast.column("occurred_at").to_pylist() == careful.column("occurred_at").to_pylist()
+    assert careful.column("value").to_pylist() == [1e30, None]
+    lines = b"\n".join(json.dumps(r).encode() for r in rows)
+    assert parse_events(lines, json_lines=True).equals(fast)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"value": True}, "value"),
+        ({"event": "   "}, "event"),
+        ({"user_id": 7}, "user_id"),
+        ({"customer_id": "x" * 1001}, "customer_id"),
+    ],
+)
+def test_rows_the_fast_path_would_let_through_are_refused(change: dict, field: str) -> None:
+    row = {"customer_id": "c", "event": "e", "occurred_at": "2026-01-01T00:00:00Z", **change}
+    body = json.dumps([row]).encode()
+    with pytest.raises(InvalidRows) as caught:
+        parse_events(body, json_lines=False)
+    assert caught.value.errors[0]["field"] == field

@@ -47,7 +47,7 @@ PAGES_MODULE = "keepwell.web.pages"
 
 def _optional_router(module: str) -> Any | None:
     try:
-        return importlib.import_module(module).router
+        return getattr(importlib.import_module(module), "router", None)
     except ModuleNotFoundError as exc:
         if exc.name is not None and module.startswith(exc.name):
             return None

@@ -10,17 +10,20 @@ with a zone offset or ``Z``: keepwell never guesses a zone) are required; ``user
 ``value`` (number) and ``properties`` (object) are optional. Any bad row rejects the whole batch
 (nothing is written) and every problem is reported with its 1-based row number.
 
-Speed: no ORM and no per-row object is built. orjson parses the body, one tight loop checks the
-JSON types, Arrow parses the timestamps column-wise, customers are checked with one query per
-5,000 distinct ids, and the table goes to :meth:`EventStore.append` in one atomic commit. An
+Speed: no ORM and no per-row object is built. orjson parses the body; Arrow converts and checks
+the columns of a clean batch (only a batch with a problem is walked row by row, to name it);
+customers are checked with one query per 5,000 distinct ids; the table goes to
+:meth:`EventStore.append` in one atomic commit. An
 ``Idempotency-Key`` becomes the store's batch key, so a retried request is written once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -116,6 +119,92 @@ def _rows(body: bytes, *, json_lines: bool, errors: _Errors) -> list[Any]:
     return rows
 
 
+_FAST_TYPE = pa.struct(
+    [
+        pa.field("customer_id", pa.string()),
+        pa.field("event", pa.string()),
+        pa.field("occurred_at", pa.string()),
+        pa.field("user_id", pa.string()),
+        pa.field("value", pa.float64()),
+    ]
+)
+
+
+def _fast_rows(body: bytes, *, json_lines: bool) -> list[Any] | None:
+    """All rows in one ``orjson.loads`` (JSON lines joined into one array); None if that fails."""
+    if not json_lines:
+        return None
+    lines = [line for line in body.splitlines() if line.strip()]
+    try:
+        rows = orjson.loads(b"[" + b",".join(lines) + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    return rows if len(rows) == len(lines) else None
+
+
+def _any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
+def _fast_table(rows: list[Any]) -> pa.Table | None:
+    """The table when every row is clean (the usual case), checked column-wise by Arrow; None
+    when any row needs a closer look (then the row-by-row path names each problem)."""
+    if not all(type(r) is dict and r.keys() <= _ALLOWED for r in rows):
+        return None
+    if any(type(r.get("value")) is bool for r in rows):  # Arrow would take true as 1.0
+        return None
+    raw_props = [r.get("properties") for r in rows]
+    if not all(p is None or type(p) is dict for p in raw_props):
+        return None
+    try:
+        struct = pa.array(rows, type=_FAST_TYPE)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    customer, event, occurred, user, value = (struct.field(i) for i in range(5))
+    for column in (customer, event):
+        if column.null_count or _any(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0)):
+            return None
+    for column in (customer, event, user):
+        if _any(pc.greater(pc.utf8_length(column), MAX_TEXT)):
+            return None
+    if occurred.null_count or _any(pc.invert(pc.is_finite(value))):
+        return None
+    lengths = pc.utf8_length(occurred)
+    if _any(pc.less(lengths, 10)) or _any(pc.greater(lengths, 40)):
+        return None
+    try:
+        occurred_at = pc.cast(occurred, SCHEMA.field("occurred_at").type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    properties = pa.array(
+        [None if p is None else orjson.dumps(p).decode() for p in raw_props], pa.string()
+    )
+    return pa.table(
+        {
+            "customer_id": customer,
+            "event": event,
+            "occurred_at": occurred_at,
+            "user_id": user,
+            "value": value,
+            "properties": properties,
+        },
+        schema=SCHEMA,
+    )
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: parsing creates ~6 objects per row and none of them
+    forms a cycle, yet each allocation burst would trigger collections (2x slower measured)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def parse_events(body: bytes, *, json_lines: bool) -> pa.Table:
     """Check every row of ``body`` and return them as an Arrow table of the store's schema.
 
@@ -126,10 +215,22 @@ def parse_events(body: bytes, *, json_lines: bool) -> pa.Table:
         InvalidRows: any bad row (each problem names row, field and what was expected).
         InvalidInput: the body as a whole is unusable (not JSON, not an array, too many rows).
     """
+    with _no_gc():
+        return _parse(body, json_lines=json_lines)
+
+
+def _parse(body: bytes, *, json_lines: bool) -> pa.Table:
     errors = _Errors()
-    rows = _rows(body, json_lines=json_lines, errors=errors)
+    fast = _fast_rows(body, json_lines=json_lines)
+    rows = fast if fast is not None else _rows(body, json_lines=json_lines, errors=errors)
     if len(rows) > MAX_ROWS:
         raise InvalidInput(f"{len(rows):,} rows in one request", expected=f"at most {MAX_ROWS:,}")
+    if not errors.total:
+        table = _fast_table(rows)
+        if table is not None:
+            return table
+    if fast is not None:  # row numbers must count blank lines: parse line by line
+        rows = _rows(body, json_lines=True, errors=errors)
     numbers: list[int] = []
     customers: list[str] = []
     events: list[str] = []
