@@ -237,3 +237,15 @@ def test_template_crud(db_session, acme) -> None:
         service.create_template(db_session=db_session, name="  ", subject="x", html="x")
     service.delete_template(db_session=db_session, template=t)
     assert service.list_templates(db_session=db_session) == []
+
+
+def test_no_resource_exhaustion(db_session, acme) -> None:
+    assert "**" in _err("{{ 10 ** 10 ** 10 }}").message  # refused before Jinja folds it
+    tpl = compile_template(
+        subject="s", html="{{ 'x' * 1000000000 }}{{ customer.name * 1000000000 }}"
+    )
+    (msg,) = render_for_customers(db_session=db_session, template=tpl, customer_ids=[acme.id])
+    assert msg.error == "only numbers can be multiplied in a template" and msg.html == ""
+    num = compile_template(subject="s", html="{{ health_score * 2 }}")
+    (ok,) = render_for_customers(db_session=db_session, template=num, customer_ids=[acme.id])
+    assert ok.html == "64"  # the latest health score, 31.6, shows as 32

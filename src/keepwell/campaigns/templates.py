@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 from sqlalchemy.orm import Session
@@ -86,6 +87,7 @@ _FORBIDDEN = {
     nodes.Extends: "{% extends %} is not allowed",
     nodes.Macro: "{% macro %} is not allowed",
     nodes.CallBlock: "{% call %} is not allowed",
+    nodes.Pow: "the ** operator is not allowed",
 }
 
 
@@ -108,8 +110,21 @@ class _Undefined(StrictUndefined):
         return super()._undefined_message
 
 
+class _Sandbox(SandboxedEnvironment):
+    """No text or list repetition (``'x' * 10**9`` would exhaust memory while sending)."""
+
+    intercepted_binops = frozenset({"*"})
+
+    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*" and not (
+            isinstance(left, int | float) and isinstance(right, int | float)
+        ):
+            raise SecurityError("only numbers can be multiplied in a template")
+        return super().call_binop(context, operator, left, right)
+
+
 def _environment(*, html: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = _Sandbox(
         autoescape=html, undefined=_Undefined, keep_trailing_newline=True, auto_reload=False
     )
     env.filters = {name: env.filters[name] for name in SAFE_FILTERS}
