@@ -92,6 +92,13 @@ def test_defaults_tags_and_stats(store) -> None:
     assert "not found: zz" in run(
         "segments", "create", "B2", "--static", "--customers", "zz", code=1
     )
+    assert "Added 1 customer(s) to Board." in run(
+        "segments", "add", "Board", "--customers", "h1,t1"
+    )
+    assert "Removed 1 customer(s)" in run("segments", "remove", "Board", "--customers", "h1,t2")
+    assert "is dynamic" in run(
+        "segments", "add", "Crisis-hit industries", "--customers", "r1", code=1
+    )
     assert "Tagged t1 'vip'." in run("tags", "add", "t1", "vip")
     assert "already has" in run("tags", "add", "t1", "vip")
     assert "Tagged 1 customer(s) 'vip'." in run("tags", "bulk-add", "vip", "--segment", "Board")

@@ -97,6 +97,40 @@ def create(
     console.print(f"Created segment [bold]{seg.name}[/] with {result.members:,} members.")
 
 
+@app.command("add")
+@handle_errors
+def add_members(
+    name: Annotated[str, typer.Argument(help="Static segment name or #id.")],
+    customers: Annotated[str, typer.Option(help="Comma-separated external ids.")],
+) -> None:
+    """Add customers to a static (hand-picked) segment."""
+    from keepwell.customers import tags
+    from keepwell.segments import service
+
+    with unit_of_work(load_settings()) as db_session:
+        seg = service.get_segment(db_session=db_session, name_or_id=name)
+        ids = tags.ids_for_external_ids(db_session=db_session, external_ids=customers.split(","))
+        n = service.add_members(db_session=db_session, segment=seg, customer_ids=ids)
+    console.print(f"Added {n:,} customer(s) to {seg.name}.")
+
+
+@app.command("remove")
+@handle_errors
+def remove_members(
+    name: Annotated[str, typer.Argument(help="Static segment name or #id.")],
+    customers: Annotated[str, typer.Option(help="Comma-separated external ids.")],
+) -> None:
+    """Remove customers from a static (hand-picked) segment."""
+    from keepwell.customers import tags
+    from keepwell.segments import service
+
+    with unit_of_work(load_settings()) as db_session:
+        seg = service.get_segment(db_session=db_session, name_or_id=name)
+        ids = tags.ids_for_external_ids(db_session=db_session, external_ids=customers.split(","))
+        n = service.remove_members(db_session=db_session, segment=seg, customer_ids=ids)
+    console.print(f"Removed {n:,} customer(s) from {seg.name}.")
+
+
 @app.command("show")
 @handle_errors
 def show(name: Annotated[str, typer.Argument(help="Segment name or #id.")]) -> None:
