@@ -249,3 +249,10 @@ def test_no_resource_exhaustion(db_session, acme) -> None:
     num = compile_template(subject="s", html="{{ health_score * 2 }}")
     (ok,) = render_for_customers(db_session=db_session, template=num, customer_ids=[acme.id])
     assert ok.html == "64"  # the latest health score, 31.6, shows as 32
+
+
+def test_line_breaks_in_values_never_reach_the_subject(db_session) -> None:
+    evil = make_customer(db_session, name="Evil\r\nBcc: all@victim.test", email="e@x.test")
+    tpl = compile_template(subject="Hi {{ customer.name }}", html="x")
+    (msg,) = render_for_customers(db_session=db_session, template=tpl, customer_ids=[evil.id])
+    assert msg.subject == "Hi Evil Bcc: all@victim.test"
