@@ -320,6 +320,11 @@ def test_limits() -> None:
     many = " or ".join(f"mrr = {i}" for i in range(501))
     assert "more than 500 conditions" in error(many).message
     assert "ends too early" in error("(" * 5000).message
+    assert "more than 50 levels" in error("not " * 4000 + "mrr = 1").message
+    nested_or = " or ".join("(mrr = 1" for _ in range(300)) + ")" * 300
+    assert "more than 50 levels" in error(nested_or).message
+    assert "at most 1000 values" in error("nps in [" + ", ".join(["1"] * 1001) + "]").message
+    compile_filter("(" * 4000 + "mrr = 1" + ")" * 4000)  # redundant parentheses are fine
 
 
 def test_parse_is_case_insensitive_and_multiline() -> None:
