@@ -9,6 +9,7 @@ import pytest
 
 from keepwell.automation import service
 from keepwell.automation.triggers import next_renewal
+from keepwell.automation.usage import usage_features
 from keepwell.billing.models import BillingPeriod, InvoiceStatus, Subscription
 from keepwell.customers.models import CustomerStatus
 from keepwell.events.store import EventStore
@@ -261,6 +262,10 @@ def test_usage_drop_and_no_activity(db_session, auto_settings):
             "no activity for 50 days (last active 2026-01-10)",
         ),
     ]
+    # the daily rollup (used by default) and the raw events give the same features
+    raw = usage_features(db_session=db_session, settings=auto_settings, now=now, rollup=False)
+    assert raw == usage_features(db_session=db_session, settings=auto_settings, now=now)
+    assert raw[drop.id]["events_pct_change"] == -75.0 and raw[steady.id]["events_28"] == 9
 
 
 def test_segment_entered(db_session, auto_settings):

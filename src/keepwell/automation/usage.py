@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from keepwell.config import Settings
 from keepwell.customers.models import Customer
+from keepwell.errors import KeepwellError
 
 
 class _SessionBind:
@@ -31,15 +32,35 @@ class _SessionBind:
         yield self._session.connection()
 
 
+def _attach_rollup(src, settings: Settings) -> None:
+    """Bring the daily rollup (a derived cache of the event store) up to date and use it."""
+    from keepwell.events.store import EventStore
+    from keepwell.metrics.rollup import Rollup
+
+    rollup = Rollup.from_settings(settings)
+    try:
+        rollup.refresh(EventStore.from_settings(settings))
+    except (KeepwellError, OSError):  # an unwritable cache: read the raw events instead
+        return
+    if rollup.files():
+        rollup.attach(src)
+
+
 def usage_features(
-    *, db_session: Session, settings: Settings, now: datetime, window_days: int = 28
+    *,
+    db_session: Session,
+    settings: Settings,
+    now: datetime,
+    window_days: int = 28,
+    rollup: bool = True,
 ) -> dict[int, dict[str, Any]]:
     """Customer id -> usage features as of today's local date (paying customers only).
 
     Keys of each row: ``as_of`` (date), ``events_28``, ``events_prev_28``,
     ``events_pct_change`` (None when the previous window is empty), ``days_since_last_event``
     (None = never) and ``tenure_days``. "Today" is ``now``'s date in the reporting time zone;
-    its own events are not counted (the last window is the 28 whole days before it).
+    its own events are not counted (the last window is the 28 whole days before it). With
+    ``rollup`` the daily rollup is refreshed and read instead of the raw events (faster).
     """
     from keepwell.events.store import EventStore
     from keepwell.metrics.features import customer_features
@@ -57,6 +78,8 @@ def usage_features(
             "FROM kw_events_raw"
         )
         src.tables["events"] = con.table("kw_events_utc")
+        if rollup:
+            _attach_rollup(src, settings)
         as_of = now.astimezone(ZoneInfo(settings.reporting_timezone)).date()
         w = window_days
         df = customer_features(src, as_of=as_of, window_days=w, event_types=[]).to_pandas()
