@@ -8,8 +8,11 @@ writes; settings are for admins.
 
 from fastapi import APIRouter
 
-from keepwell.web.pages import customers, dashboard
+from keepwell.web.pages import admin, campaigns, customers, dashboard, work
 
 router = APIRouter(include_in_schema=False)
 router.include_router(dashboard.router)
 router.include_router(customers.router)
+router.include_router(work.router)
+router.include_router(campaigns.router)
+router.include_router(admin.router)

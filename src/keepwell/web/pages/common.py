@@ -82,13 +82,13 @@ def flash(request: Request, message: str, *, error: bool = False) -> None:
 
 
 def render(
-    request: Request, who: Principal, name: str, *, status_code: int = 200, **context: Any
+    request: Request, who: Principal, template: str, /, *, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    """Render page template ``name`` for ``who`` (with role flags and pending flash messages)."""
+    """Render page ``template`` for ``who`` (with role flags and pending flash messages)."""
     messages = request.session.pop("flash", []) if "flash" in request.session else []
     return templates.TemplateResponse(
         request,
-        name,
+        template,
         {
             "user": who.user,
             "can_write": who.can("write"),

@@ -195,7 +195,6 @@ def save_segment(
             created_by=who.user.id,
         )
     except KeepwellError as exc:
-        db_session.rollback()
         result = {
             "error": exc.message,
             "line": getattr(exc, "line", None),
