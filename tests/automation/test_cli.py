@@ -180,3 +180,42 @@ def test_scheduler_runs_and_stops(store, receiver):
     assert not thread.is_alive()
     with session_scope(store) as s:
         assert s.scalar(select(func.count()).select_from(JourneyEnrollment)) == 0
+
+
+@pytest.mark.slow  # a fresh database and two connections
+def test_two_racing_runs_fire_once(store, receiver):
+    """A run that starts before another commits never fires the same occurrence again."""
+    import os
+
+    from sqlalchemy.exc import OperationalError
+
+    from keepwell.automation import service
+
+    settings = Settings(
+        home=os.environ["KEEPWELL_HOME"],
+        database_url=os.environ["KEEPWELL_DATABASE_URL"],
+        secret_key="cli-test-secret-0123456789",
+    )
+    run("rules", "create", "--name", "PF", "--trigger", "payment_failed", "--webhook", receiver.url)
+    outcome: dict[str, object] = {}
+
+    def second_run() -> None:
+        try:
+            with session_scope(store) as s:
+                outcome["report"] = service.run(db_session=s, settings=settings)
+        except OperationalError as exc:  # SQLite: the writer's lock is held; nothing written
+            outcome["error"] = exc
+
+    with session_scope(store) as first:
+        report = service.run(db_session=first, settings=settings)
+        assert report.fired == 1
+        thread = threading.Thread(target=second_run)
+        thread.start()
+        thread.join(timeout=1)  # PostgreSQL: blocks on the unique key until we commit
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    if store.dialect.name == "postgresql":  # waited, then met the unique key: skipped
+        assert (outcome["report"].fired, outcome["report"].skipped_duplicate) == (0, 1)
+    else:  # SQLite has one writer: the second run fails and writes nothing
+        assert "database is locked" in str(outcome["error"])
+    assert _firings(store) == 1 and len(receiver.requests) == 1
