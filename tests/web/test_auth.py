@@ -343,3 +343,12 @@ def test_session_cookie_is_secure_when_base_url_is_https(tmp_path) -> None:
         server.should_exit = True
         thread.join(timeout=10)
         engine.dispose()
+
+
+def test_security_headers_on_every_answer(live: Live) -> None:
+    with live.client(None) as anonymous:
+        for url in ("/healthz", "/login", "/v1/customers"):
+            headers = anonymous.get(url).headers
+            assert headers["x-content-type-options"] == "nosniff", url
+            assert headers["x-frame-options"] == "DENY", url
+            assert headers["referrer-policy"] == "same-origin", url

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -13,7 +14,7 @@ from keepwell.cli import app as cli
 from keepwell.db import make_engine
 from keepwell.errors import AlreadyExists, InvalidInput, NotFound, StoreError
 from keepwell.users import service
-from keepwell.users.models import Role
+from keepwell.users.models import LoginAttempt, Role
 from keepwell.web.cli import prepare_database
 from tests.factories import at
 
@@ -76,10 +77,16 @@ def test_rate_limit_counts_failures_in_the_window(db_session: Session) -> None:
             db_session=db_session, email="cy@example.com", password=PASSWORD, ip="10.9.9.9", now=t0
         )
     later = t0 + service.LOGIN_WINDOW + timedelta(seconds=1)
+    assert db_session.scalar(select(func.count(LoginAttempt.id))) == 5
     user = service.authenticate(
         db_session=db_session, email="cy@example.com", password=PASSWORD, ip="10.9.9.9", now=later
     )
     assert user is not None
+    next_day = later + service.KEEP_ATTEMPTS + timedelta(seconds=1)
+    service.authenticate(
+        db_session=db_session, email="cy@example.com", password=PASSWORD, ip="1.1.1.1", now=next_day
+    )
+    assert db_session.scalar(select(func.count(LoginAttempt.id))) == 1  # old attempts pruned
 
 
 def test_tokens_scopes_and_revocation(db_session: Session) -> None:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from keepwell.errors import AlreadyExists, InvalidInput, NotFound
@@ -69,6 +69,8 @@ MAX_PASSWORD_LENGTH = 1024
 LOGIN_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ACCOUNT = 5
 """Failed logins for one e-mail address within :data:`LOGIN_WINDOW` before it is throttled."""
+KEEP_ATTEMPTS = timedelta(days=1)
+"""Login attempts older than this are deleted (at the next attempt)."""
 MAX_FAILURES_PER_IP = 20
 """Failed logins from one IP address within :data:`LOGIN_WINDOW` before it is throttled."""
 
@@ -287,6 +289,7 @@ def authenticate(
         # The same work as a real check: no timing oracle for which accounts exist.
         with contextlib.suppress(VerificationError):
             _hasher.verify(_dummy_hash(), password[:4096] + "x")
+    db_session.execute(delete(LoginAttempt).where(LoginAttempt.attempted_at < now - KEEP_ATTEMPTS))
     db_session.add(LoginAttempt(email=email, ip=ip, attempted_at=now, succeeded=ok))
     if ok:
         assert user is not None

@@ -30,10 +30,24 @@ router = APIRouter()
 
 PAGE_SIZES = (25, 50, 100)
 CSV_COLUMNS = (
-    "external_id", "name", "email", "company", "industry", "country", "status", "owner",
-    "tags", "plan", "mrr", "currency", "risk_band", "churn_probability", "health_band",
-    "health", "signup_at",
-)  # fmt: skip
+    "external_id",
+    "name",
+    "email",
+    "company",
+    "industry",
+    "country",
+    "status",
+    "owner",
+    "tags",
+    "plan",
+    "mrr",
+    "currency",
+    "risk_band",
+    "churn_probability",
+    "health_band",
+    "health",
+    "signup_at",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Text = Annotated[str | None, Query(max_length=200)]

@@ -131,9 +131,16 @@ def _pointer(text: str, line: int | None, column: int | None) -> str | None:
 
 
 def _segments_page(
-    request: Request, who, db_session, *, text: str = "", name: str = "", description: str = "",
-    result: dict | None = None, status_code: int = 200,
-) -> HTMLResponse:  # fmt: skip
+    request: Request,
+    who,
+    db_session,
+    *,
+    text: str = "",
+    name: str = "",
+    description: str = "",
+    result: dict | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     from keepwell.segments import fields as segment_fields
     from keepwell.segments import service as segments_service
 
@@ -201,9 +208,15 @@ def save_segment(
             "column": getattr(exc, "column", None),
         }
         return _segments_page(
-            request, who, db_session, text=filter, name=name, description=description,
-            result=result, status_code=422,
-        )  # fmt: skip
+            request,
+            who,
+            db_session,
+            text=filter,
+            name=name,
+            description=description,
+            result=result,
+            status_code=422,
+        )
     flash(request, f"Segment {segment.name!r} saved")
     return redirect(f"/customers?segment={segment.id}")
 
