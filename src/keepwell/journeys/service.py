@@ -311,7 +311,7 @@ def _exit_reason(
             from keepwell.segments.service import matching_customer_ids
 
             ids = matching_customer_ids(db_session=db_session, filter_text=cond["filter"], now=now)
-            if customer.id in set(db_session.scalars(ids)):
+            if db_session.scalar(ids.where(Customer.id == customer.id).limit(1)) is not None:
                 return f"matches {cond['filter']!r}"
     return None
 
