@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from keepwell.billing.models import SubscriptionStatus
 from keepwell.campaigns import service
 from keepwell.campaigns.templates import compile_template, render_for_customers, render_preview
 from keepwell.errors import AlreadyExists, InvalidInput, NotFound
-from tests.factories import make_customer
+from tests.factories import at, make_customer, make_subscription
 
 
 def _err(html: str, *, subject: str = "Hello", text: str | None = None) -> InvalidInput:
@@ -256,3 +257,31 @@ def test_line_breaks_in_values_never_reach_the_subject(db_session) -> None:
     tpl = compile_template(subject="Hi {{ customer.name }}", html="x")
     (msg,) = render_for_customers(db_session=db_session, template=tpl, customer_ids=[evil.id])
     assert msg.subject == "Hi Evil Bcc: all@victim.test"
+
+
+def test_plan_and_mrr_per_customer_and_currency(db_session, acme) -> None:
+    """Each customer's own largest row sets the currency (a correlated subquery per customer)."""
+    euro = make_customer(db_session, name="Euro", email="eu@x.test")
+    make_subscription(db_session, euro, plan="big", mrr_minor=990000, currency="EUR")
+    make_subscription(db_session, euro, plan="extra", mrr_minor=500, currency="EUR")
+    make_subscription(db_session, euro, plan="usd-addon", mrr_minor=100, currency="USD")
+    make_subscription(
+        db_session,
+        euro,
+        plan="trial",
+        mrr_minor=700,
+        currency="EUR",
+        status=SubscriptionStatus.trialing,
+    )
+    make_subscription(
+        db_session, euro, plan="old", mrr_minor=999999, currency="EUR", ended_at=at(2026, 2, 1)
+    )
+    tpl = compile_template(subject="s", html="{{ plan }} {{ mrr }}")
+    got = {
+        m.customer_id: m.html
+        for m in render_for_customers(
+            db_session=db_session, template=tpl, customer_ids=[acme.id, euro.id]
+        )
+    }
+    # EUR rows in force, not trials: 9,900.00 + 5.00; the USD add-on and the ended row do not count
+    assert got == {acme.id: "pro $1,244.56", euro.id: "big €9,905.00"}

@@ -101,6 +101,7 @@ def _top_subscription(column: str, customer_id, at: datetime):
         .where(*_in_force(sub, customer_id, at))
         .order_by(sub.mrr_minor.desc(), sub.id)
         .limit(1)
+        .correlate(Customer)  # also when nested two levels deep (inside the MRR sum)
         .scalar_subquery()
     )
 
@@ -114,6 +115,7 @@ def _customer_rows(db_session: Session, ids: Sequence[int], at: datetime):
             Subscription.status != SubscriptionStatus.trialing,
             Subscription.currency == top_currency,
         )
+        .correlate(Customer)
         .scalar_subquery()
     )
     return db_session.execute(
