@@ -78,7 +78,7 @@ def test_rules_lifecycle_and_run(store, tmp_path, receiver):
     assert _firings(store) == 1 and len(receiver.requests) == 1
 
     history = run("rules", "history", "Payment failed")
-    assert "webhook: done" in history and "add_tag: done" in history
+    assert "webhook: done" in history and "add_tag: done" in history and "Acme (c1)" in history
     assert "disabled" in run("rules", "disable", "Payment failed")
     assert "enabled" in run("rules", "enable", "Payment failed")
     assert "Deleted rule" in run("rules", "delete", "Payment failed", "--yes")
@@ -151,7 +151,7 @@ def test_journeys_cli(store, tmp_path):
     assert "Created journey 'Nudge' with 2 step(s)" in run("journeys", "create", str(path))
     assert "Enrolled customer c1" in run("journeys", "enrol", "Nudge", "c1")
     assert "Not enrolled" in run("journeys", "enrol", "Nudge", "c1")
-    assert "no customer with external id 'zz'" in run("journeys", "enrol", "Nudge", "zz", code=1)
+    assert "no customer 'zz'" in run("journeys", "enrol", "Nudge", "zz", code=1)
     out = run("automation", "run")
     assert "Nudge / customer #" in out and "add_tag: done" in out
     show = run("journeys", "show", "Nudge")

@@ -198,17 +198,9 @@ def create_command(
 @handle_errors
 def list_command() -> None:
     """List the rules."""
-    from sqlalchemy import func, select
-
-    from keepwell.automation.models import AlertFiring
-
     with unit_of_work(load_settings()) as db_session:
         rules = _service().list_rules(db_session=db_session)
-        counts = dict(
-            db_session.execute(
-                select(AlertFiring.rule_id, func.count()).group_by(AlertFiring.rule_id)
-            ).all()
-        )
+        counts = _service().firing_counts(db_session=db_session)
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         for col in ("id", "name", "trigger", "enabled", "cooldown", "firings"):
             table.add_column(col, overflow="fold")
@@ -304,7 +296,11 @@ def history_command(
                 for item in f.results
             )
             table.add_row(
-                f"{f.fired_at:%Y-%m-%d %H:%M}", f"#{f.customer_id}", f.reason, f.status, actions
+                f"{f.fired_at:%Y-%m-%d %H:%M}",
+                f"{f.customer.name} ({f.customer.external_id})",
+                f.reason,
+                f.status,
+                actions,
             )
     console.print(table if firings else f"Rule {r.name!r} has not fired yet.")
 

@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from keepwell.customers.models import Customer
 from keepwell.models import Base, Id, TimeStampMixin, utcnow
 
 
@@ -67,6 +68,8 @@ class AlertFiring(Base):
     attempts: Mapped[int] = mapped_column(default=1)
     results: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     last_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    customer: Mapped[Customer] = relationship(viewonly=True)
 
     __table_args__ = (
         UniqueConstraint("rule_id", "dedup_key", name="uq_alert_firings_rule_dedup"),

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from keepwell.automation import actions as A
 from keepwell.automation import definitions
@@ -208,11 +208,20 @@ def history(*, db_session: Session, rule: AlertRule, limit: int = 50) -> list[Al
     return list(
         db_session.scalars(
             select(AlertFiring)
+            .options(joinedload(AlertFiring.customer))
             .where(AlertFiring.rule_id == rule.id)
             .order_by(AlertFiring.fired_at.desc(), AlertFiring.id.desc())
             .limit(limit)
         )
     )
+
+
+def firing_counts(*, db_session: Session) -> dict[int, int]:
+    """Rule id -> how many times it has fired."""
+    rows = db_session.execute(
+        select(AlertFiring.rule_id, func.count()).group_by(AlertFiring.rule_id)
+    ).all()
+    return {rule_id: n for rule_id, n in rows}
 
 
 # -- running ---------------------------------------------------------------------------------

@@ -28,20 +28,9 @@ def _service():
 @handle_errors
 def list_command() -> None:
     """List journeys with their trigger and how many customers are in each."""
-    from sqlalchemy import func, select
-
-    from keepwell.journeys.models import JourneyEnrollment
-
     with unit_of_work(load_settings()) as db_session:
         journeys = _service().list_journeys(db_session=db_session)
-        counts = {
-            (jid, status): n
-            for jid, status, n in db_session.execute(
-                select(
-                    JourneyEnrollment.journey_id, JourneyEnrollment.status, func.count()
-                ).group_by(JourneyEnrollment.journey_id, JourneyEnrollment.status)
-            ).all()
-        }
+        counts = _service().enrollment_counts(db_session=db_session)
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         for col in ("id", "name", "trigger", "steps", "enabled", "active", "done", "exited"):
             table.add_column(col, overflow="fold")
@@ -80,20 +69,12 @@ def enrol_command(
     reason: Annotated[str, typer.Option(help="Why (shown on the timeline).")] = "enrolled by hand",
 ) -> None:
     """Enrol one customer; the first step runs on the next `keepwell automation run`."""
-    from sqlalchemy import select
-
-    from keepwell.customers.models import Customer
-    from keepwell.errors import NotFound
+    from keepwell.customers.service import get_or_raise
 
     with unit_of_work(load_settings()) as db_session:
-        if customer.startswith("#") and customer[1:].isdigit():
-            cid = int(customer[1:])
-        else:
-            cid = db_session.scalar(select(Customer.id).where(Customer.external_id == customer))
-            if cid is None:
-                raise NotFound(f"no customer with external id {customer!r}")
+        found = get_or_raise(db_session=db_session, ref=customer)
         enrollment = _service().enrol(
-            db_session=db_session, journey=journey, customer_id=cid, reason=reason
+            db_session=db_session, journey=journey, customer_id=found.id, reason=reason
         )
     if enrollment is None:
         console.print("Not enrolled: already in (or through) this journey, or it is disabled.")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -189,6 +189,16 @@ def enrollments(
         query = query.where(JourneyEnrollment.status == status)
     order = [JourneyEnrollment.enrolled_at.desc(), JourneyEnrollment.id.desc()]
     return list(db_session.scalars(query.order_by(*order).limit(limit)))
+
+
+def enrollment_counts(*, db_session: Session) -> dict[tuple[int, str], int]:
+    """(journey id, status) -> number of enrolments."""
+    rows = db_session.execute(
+        select(JourneyEnrollment.journey_id, JourneyEnrollment.status, func.count()).group_by(
+            JourneyEnrollment.journey_id, JourneyEnrollment.status
+        )
+    ).all()
+    return {(jid, status): n for jid, status, n in rows}
 
 
 def step_runs(*, db_session: Session, enrollment: JourneyEnrollment) -> list[JourneyStepRun]:
