@@ -216,27 +216,13 @@ def list_command() -> None:
     console.print(table if rules else "No rules yet: `keepwell rules create FILE`.")
 
 
-def _masked(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**a, "secret": "***"} if a.get("secret") else a for a in actions]
-
-
 @rules_app.command("show")
 @handle_errors
 def show_command(rule: Annotated[str, typer.Argument(help="Rule name or id.")]) -> None:
     """Show a rule's definition (webhook secrets masked)."""
     with unit_of_work(load_settings()) as db_session:
         r = _service().get_rule_or_raise(db_session=db_session, name_or_id=rule)
-        data = {
-            "id": r.id,
-            "name": r.name,
-            "description": r.description,
-            "enabled": r.enabled,
-            "trigger": r.trigger,
-            "params": r.params,
-            "audience": r.audience,
-            "cooldown_days": r.cooldown_days,
-            "actions": _masked(r.actions),
-        }
+        data = _service().definition(r)
     console.print_json(json.dumps(data))
 
 

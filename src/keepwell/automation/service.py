@@ -216,6 +216,25 @@ def history(*, db_session: Session, rule: AlertRule, limit: int = 50) -> list[Al
     )
 
 
+def definition(rule: AlertRule, *, mask_secrets: bool = True) -> dict[str, Any]:
+    """The rule as a definition (what ``create_rule`` takes); webhook secrets masked."""
+
+    def mask(action: dict[str, Any]) -> dict[str, Any]:
+        return {**action, "secret": "***"} if mask_secrets and action.get("secret") else action
+
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "description": rule.description,
+        "enabled": rule.enabled,
+        "trigger": rule.trigger,
+        "params": rule.params,
+        "audience": rule.audience,
+        "cooldown_days": rule.cooldown_days,
+        "actions": [mask(a) for a in rule.actions],
+    }
+
+
 def firing_counts(*, db_session: Session) -> dict[int, int]:
     """Rule id -> how many times it has fired."""
     rows = db_session.execute(
