@@ -277,9 +277,25 @@ def test_until_empty_waits_for_retries(store: Engine, smtp, mail_settings: Setti
     assert recorder.by_recipient() == {"slow@example.com": 1}
 
 
+def _logged(home) -> int:
+    """Lines in the sender's sent-log(s): messages it knows the server accepted."""
+    directory = home.resolve() / "email-sent-log"
+    if not directory.exists():
+        return 0
+    return sum(path.read_text().count("\n") for path in directory.glob("*.log"))
+
+
 def test_resume_after_the_sender_is_killed(store: Engine, smtp, mail_settings: Settings) -> None:
-    """SIGKILL the sender process mid-campaign; the next run delivers the rest exactly once."""
+    """SIGKILL the sender process mid-campaign; the next run delivers the rest exactly once.
+
+    SMTP leaves one gap no client can close: between the server accepting a message and the
+    client hearing the 250 (see docs/email.md). The test server therefore holds every new
+    RCPT once 80 messages are in, and the kill comes when no transaction is past RCPT and
+    the sender has logged every accepted message; rows are then claimed, queued in memory
+    and some possibly logged but not yet recorded in the database.
+    """
     recorder, port = smtp
+    recorder.hold_after = 80
     total = 240
     queue_many(store, total)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPWELL_")}
@@ -288,7 +304,7 @@ def test_resume_after_the_sender_is_killed(store: Engine, smtp, mail_settings: S
         KEEPWELL_DATABASE_URL=mail_settings.database_url,
         KEEPWELL_SMTP_PORT=str(port),
         KEEPWELL_SECRET_KEY="test-secret",
-        KEEPWELL_SEND_RATE="120",
+        KEEPWELL_SEND_RATE="200",
         KEEPWELL_SEND_CONCURRENCY="4",
     )
     proc = subprocess.Popen(
@@ -298,8 +314,12 @@ def test_resume_after_the_sender_is_killed(store: Engine, smtp, mail_settings: S
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
-    while len(recorder.received) < 80 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
+    while time.monotonic() < deadline and proc.poll() is None:
+        with recorder.lock:
+            accepted, busy = len(recorder.received), recorder.in_flight
+        if accepted >= 80 and busy == 0 and _logged(mail_settings.home) == accepted:
+            break
+        time.sleep(0.002)
     proc.send_signal(signal.SIGKILL)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL, err.decode()
@@ -307,6 +327,7 @@ def test_resume_after_the_sender_is_killed(store: Engine, smtp, mail_settings: S
     assert 80 <= delivered_before < total
     left = states(store)
     assert "sending" in left.values()  # the kill left claimed rows behind
+    recorder.release.set()
 
     report = send_due(mail_settings)
     assert report.recovered_sent + report.recovered_requeued > 0
@@ -314,9 +335,8 @@ def test_resume_after_the_sender_is_killed(store: Engine, smtp, mail_settings: S
     assert len(counts) == total  # no loss
     assert max(counts.values()) == 1  # no duplicate
     assert set(states(store).values()) == {"sent"}
-    assert report.sent == total - report.recovered_sent - sum(
-        1 for state in left.values() if state == "sent"
-    )
+    already = sum(1 for state in left.values() if state == "sent")
+    assert report.sent == total - already - report.recovered_sent
     assert not any((mail_settings.home / "email-sent-log").iterdir())
 
 
