@@ -29,6 +29,25 @@ from keepwell.errors import AlreadyExists, InvalidInput, KeepwellError, NotFound
 from keepwell.models import utcnow
 from keepwell.timeline.service import record
 
+__all__ = [
+    "MAX_ATTEMPTS",
+    "FiringReport",
+    "RunReport",
+    "create_playbook",
+    "create_rule",
+    "definition",
+    "delete_rule",
+    "firing_counts",
+    "get_playbook",
+    "get_rule",
+    "get_rule_or_raise",
+    "history",
+    "list_playbooks",
+    "list_rules",
+    "run",
+    "set_enabled",
+]
+
 MAX_ATTEMPTS = 5
 """Attempts per action before a firing is marked ``gave_up``."""
 

@@ -24,6 +24,16 @@ import httpx
 
 from keepwell.errors import InvalidInput, KeepwellError
 
+__all__ = [
+    "DELIVERY_HEADER",
+    "SIGNATURE_HEADER",
+    "Delivery",
+    "WebhookError",
+    "post",
+    "sign",
+    "verify",
+]
+
 SIGNATURE_HEADER = "Keepwell-Signature"
 DELIVERY_HEADER = "Keepwell-Delivery"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})

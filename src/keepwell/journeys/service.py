@@ -29,6 +29,22 @@ from keepwell.journeys.models import Journey, JourneyEnrollment, JourneyStep, Jo
 from keepwell.models import utcnow
 from keepwell.timeline.service import record
 
+__all__ = [
+    "MAX_ATTEMPTS",
+    "AdvanceReport",
+    "Enrollment",
+    "StepReport",
+    "advance",
+    "create_journey",
+    "enrol",
+    "enrollment_counts",
+    "enrollments",
+    "get_journey",
+    "get_journey_or_raise",
+    "list_journeys",
+    "step_runs",
+]
+
 Enrollment = JourneyEnrollment
 """The enrolment row type (``enrol`` returns one)."""
 
