@@ -171,6 +171,20 @@ def test_exit_conditions(db_session, auto_settings, templates, condition, change
     assert _subjects(db_session) == ["welcome Cy"]
 
 
+def test_customer_without_address_skips_email_steps(db_session, auto_settings, templates):
+    _onboarding(db_session)
+    nomail = make_customer(db_session, name="No mail", email=None)
+    service.enrol(
+        db_session=db_session, journey="Onboarding", customer_id=nomail.id, reason="r",
+        now=at(2026, 3, 1),
+    )  # fmt: skip
+    report = _advance(db_session, auto_settings, at(2026, 3, 1))
+    assert [(s.kind, s.status, s.detail) for s in report.steps] == [
+        ("send_email", "skipped", "no e-mail address"),
+        ("wait", "waiting", "until 2026-03-08 00:00 UTC"),
+    ]
+
+
 def test_failed_step_is_retried_and_the_journey_resumes(db_session, auto_settings):
     flaky = Receiver(statuses=[500, 200]).start()
     try:

@@ -104,6 +104,8 @@ def _send_email(db_session: Session, settings: Settings, action: dict, ctx: Acti
         from keepwell.campaigns.service import send_template_email
     except ImportError:
         raise _missing("campaigns") from None
+    if not ctx.customer.email:
+        return {"queued": False, "note": "no e-mail address"}
     message = send_template_email(
         db_session=db_session,
         settings=settings,

@@ -462,6 +462,10 @@ def _run_step(db_session, settings, journey, enrollment, step, customer, now):
         db_session.flush()
         status = "waiting" if until > now else "done"
         return status, f"until {until:%Y-%m-%d %H:%M} UTC", until
+    if step.kind == "send_email" and not customer.email:
+        run.status, run.result, run.error = "skipped", {"why": "no e-mail address"}, None
+        db_session.flush()
+        return "skipped", "no e-mail address", None
     if step.kind == "send_email" and A.is_unsubscribed(db_session, customer):
         run.status, run.result, run.error = "skipped", {"why": "unsubscribed"}, None
         db_session.flush()
