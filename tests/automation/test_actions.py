@@ -83,6 +83,15 @@ def test_send_template_email_is_queued_once(db_session, auto_settings):
     assert message.subject == "About your payment, Bea" and message.kind == "alert"
 
 
+def test_send_email_to_a_customer_without_address_is_a_no_op(db_session, auto_settings):
+    create_template(db_session=db_session, name="pf", subject="Hi", html="<p>Hi</p>")
+    _failed_invoice(db_session, name="Nomail", email=None)
+    _rule(db_session, [{"type": "send_email", "template": "pf"}])
+    report = service.run(db_session=db_session, settings=auto_settings, now=at(2026, 3, 2))
+    assert report.firings[0].status == "done"
+    assert db_session.scalars(select(EmailMessage)).all() == []
+
+
 def test_send_email_with_unknown_template_fails_and_is_recorded(db_session, auto_settings):
     _failed_invoice(db_session, name="Cid", email="cid@example.com")
     _rule(db_session, [{"type": "send_email", "template": "nope"}])
