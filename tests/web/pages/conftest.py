@@ -1,12 +1,12 @@
-"""A keepwell home with a little of everything, served by the real app through TestClient,
-once on SQLite and once on a fresh PostgreSQL database; logged-in clients per role.
+"""A keepwell home with a little of everything, served by the real app (uvicorn in a thread,
+real HTTP), once on SQLite and once on a fresh PostgreSQL database; logged-in clients per role.
 
 The data (hand-made, so expected values are known):
 
 * ``acme`` (Acme Corp, owner csm, tag ``vip``, pro plan 99.00 USD, risk high 0.42 with reasons,
   health red 31 then 35; 3 events on the 2nd-last day and 1 on the last day of usage);
 * ``globex`` (tag ``vip``, starter 29.00 USD, risk low 0.05, health green 88);
-* ``hostile`` (name ``<script>alert(1)</script> ‮RTL 🙂`` plus 10 kB, company ``=1+2``);
+* ``hostile`` (name :data:`HOSTILE`: script tag, RTL override, emoji, SQL; company ``=1+2``);
 * ``c001`` .. ``c060`` ("Filler 001" ...) for paging;
 * a segment ``vip`` (``tag = "vip"``), an e-mail template ``hello``, two deal stages and a
   deal on acme, a task for the csm on acme (overdue).
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -36,12 +36,15 @@ from keepwell.health.models import HealthScore
 from keepwell.metrics.rollup import Rollup
 from keepwell.risk.models import RiskScore
 from keepwell.users import service as users_service
-from keepwell.web.app import create_app
 from tests.conftest import PG_ADMIN_URL, _admin_engine
+from tests.web.conftest import start_server
 
 PASSWORD = "correct horse battery"
 ROLES = ("admin", "csm", "viewer")
-HOSTILE = "<script>alert(1)</script> \u202eRTL \U0001f642 " + "x" * 10_000
+HOSTILE = "<script>alert(1)</script> \u202eRTL \U0001f642 '; DROP TABLE customers; --" + "x" * 150
+"""A customer name (names hold 255 characters)."""
+HOSTILE_LONG = "<script>alert(2)</script> \u202eRTL \U0001f642 " + "y" * 10_000
+"""A 10 kB note."""
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -49,16 +52,16 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 class Site:
     settings: Settings
     engine: Engine
-    app: object
+    url: str
     backend: str
-    clients: dict[str, TestClient] = field(default_factory=dict)
+    clients: dict[str, httpx.Client] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
 
-    def client(self, role: str) -> TestClient:
+    def client(self, role: str) -> httpx.Client:
         return self.clients[role]
 
-    def anonymous(self) -> TestClient:
-        return TestClient(self.app, follow_redirects=False)
+    def anonymous(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=120)
 
 
 def csrf_of(html: str) -> str:
@@ -67,7 +70,7 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def log_in(client: TestClient, email: str) -> None:
+def log_in(client: httpx.Client, email: str) -> None:
     token = csrf_of(client.get("/login").text)
     answer = client.post(
         "/login", data={"email": email, "password": PASSWORD, "csrf_token": token, "next": "/"}
@@ -75,7 +78,7 @@ def log_in(client: TestClient, email: str) -> None:
     assert answer.status_code == 303, answer.text
 
 
-def post_form(client: TestClient, page: str, action: str, data: dict | None = None, **kw):
+def post_form(client: httpx.Client, page: str, action: str, data: dict | None = None, **kw):
     """POST ``data`` to ``action`` with the CSRF token of ``page``."""
     token = csrf_of(client.get(page).text)
     return client.post(action, data={"csrf_token": token, **(data or {})}, **kw)
@@ -111,6 +114,7 @@ def _fill(settings: Settings, engine: Engine, site: Site) -> None:
                 name=name,
                 company=company,
                 owner_email=owner,
+                email=f"{ext}@example.com" if ext != "hostile" else None,
                 signup_at=NOW - timedelta(days=400),
                 industry="software",
             )
@@ -249,17 +253,18 @@ def site(
     settings = Settings(home=home, database_url=url, secret_key="pages-" + uuid.uuid4().hex)
     engine = make_engine(url)
     migrate.upgrade(engine)
-    app = create_app(settings)
-    state = Site(settings=settings, engine=engine, app=app, backend=request.param)
+    server, thread, base_url = start_server(settings)
+    state = Site(settings=settings, engine=engine, url=base_url, backend=request.param)
     _fill(settings, engine, state)
     for role in ROLES:
-        client = TestClient(app, follow_redirects=False)
-        client.__enter__()
+        client = httpx.Client(base_url=base_url, timeout=120)
         log_in(client, f"{role}@example.com")
         state.clients[role] = client
     yield state
     for client in state.clients.values():
-        client.__exit__(None, None, None)
+        client.close()
+    server.should_exit = True
+    thread.join(timeout=10)
     engine.dispose()
     if pg is not None:
         pg.close()

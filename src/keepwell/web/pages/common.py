@@ -75,8 +75,15 @@ templates.env.globals["query_with"] = query_with
 templates.env.globals["NAV"] = NAV
 
 
+FLASH_MAX = 300
+"""Longest flash message kept (the session cookie must stay well under 4 kB)."""
+
+
 def flash(request: Request, message: str, *, error: bool = False) -> None:
-    """Show ``message`` on the next page this session renders."""
+    """Show ``message`` on the next page this session renders (shortened to
+    :data:`FLASH_MAX` characters: it travels in the session cookie)."""
+    if len(message) > FLASH_MAX:
+        message = message[: FLASH_MAX - 1] + "\N{HORIZONTAL ELLIPSIS}"
     request.session.setdefault("flash", [])
     request.session["flash"] = [*request.session["flash"], [message, error]]
 

@@ -18,7 +18,7 @@ from keepwell.customers import service as customer_service
 from keepwell.customers import tags as tags_service
 from keepwell.errors import InvalidInput, KeepwellError, NotFound
 from keepwell.health import service as health_service
-from keepwell.money import to_major
+from keepwell.money import decimals, to_major
 from keepwell.risk.models import RiskScore
 from keepwell.tasks import service as tasks_service
 from keepwell.users import service as users_service
@@ -157,7 +157,7 @@ def _csv_row(r: queries.ListRow) -> list[str]:
         c.owner.email if c.owner else None,
         ";".join(sorted(t.name for t in c.tags)),
         r.plan,
-        str(to_major(r.mrr_minor, r.currency)) if r.currency else "",
+        f"{to_major(r.mrr_minor, r.currency):.{decimals(r.currency)}f}" if r.currency else "",
         r.currency,
         r.risk_band,
         None if r.probability is None else f"{r.probability:.4f}",
