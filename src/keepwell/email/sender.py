@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiosmtplib
-from sqlalchemy import Engine, and_, func, insert, or_, select, true, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from keepwell.config import Settings
@@ -275,14 +275,16 @@ class _Run:
         )
         if self.ids is not None:
             due = due.where(EmailMessage.id.in_(self.ids))
-        due = due.order_by(EmailMessage.id).limit(size).with_for_update(skip_locked=True)
+        # (state, not_before) is indexed; within equal not_before, id order (oldest first).
+        due = due.order_by(EmailMessage.not_before, EmailMessage.id).limit(size)
+        due = due.with_for_update(skip_locked=True)
         with self.sessions() as db:
             if self.engine.dialect.name == "postgresql":
                 # Lock the rows first: PostgreSQL may rescan an IN (... SKIP LOCKED) subquery.
                 picked = list(db.scalars(due))
             else:
                 picked = due.correlate(None).scalar_subquery()
-            db.execute(
+            claimed = db.scalars(
                 update(EmailMessage)
                 .where(EmailMessage.id.in_(picked))
                 .where(EmailMessage.state == MessageState.queued.value)
@@ -290,9 +292,13 @@ class _Run:
                     state=MessageState.sending.value,
                     claimed_by=tag,
                     attempts=EmailMessage.attempts + 1,
-                ),
+                )
+                .returning(EmailMessage.id),
                 execution_options={"synchronize_session": False},
-            )
+            ).all()
+            if not claimed:
+                db.commit()
+                return []
             rows = db.execute(
                 select(
                     EmailMessage.id,
@@ -305,7 +311,7 @@ class _Run:
                     EmailMessage.headers,
                     EmailMessage.attempts,
                 )
-                .where(EmailMessage.claimed_by == tag)
+                .where(EmailMessage.id.in_(claimed))
                 .order_by(EmailMessage.id)
             ).all()
             keys = {service.suppression_key(r.to_address) for r in rows}
@@ -348,17 +354,26 @@ class _Run:
     def _mark_sent(
         self, db: Session, rows: list[tuple[int, int | None, str, datetime, str]]
     ) -> None:
+        """Mark rows sent (one executemany) and put them on their customers' timelines."""
+        table = EmailMessage.__table__
         db.execute(
-            update(EmailMessage),
+            table.update()
+            .where(table.c.id == bindparam("row_id"))
+            .values(
+                state=MessageState.sent.value,
+                sent_at=bindparam("at"),
+                updated_at=bindparam("at"),
+                smtp_response=bindparam("response"),
+                message_id=bindparam("mid"),
+                claimed_by=None,
+                last_error=None,
+            ),
             [
                 {
-                    "id": mid,
-                    "state": MessageState.sent.value,
-                    "sent_at": at,
-                    "smtp_response": response[:1000],
-                    "message_id": self.composer.message_id(mid),
-                    "claimed_by": None,
-                    "last_error": None,
+                    "row_id": mid,
+                    "at": at,
+                    "response": response[:1000],
+                    "mid": self.composer.message_id(mid),
                 }
                 for mid, _, _, at, response in rows
             ],
@@ -370,12 +385,13 @@ class _Run:
                 "kind": "email_sent",
                 "title": f"E-mail sent: {subject}"[:500],
                 "detail": {"message": mid},
+                "actor_id": None,
             }
             for mid, customer_id, subject, at, _ in rows
             if customer_id is not None
         ]
         if entries:
-            db.execute(insert(TimelineEntry), entries)
+            db.execute(TimelineEntry.__table__.insert(), entries)
 
     def record(self, results: list[_Result]) -> None:
         """Write a group of outcomes in one transaction."""
