@@ -13,6 +13,7 @@ from keepwell.cli_support import (
     err_console,
     handle_errors,
     load_settings,
+    progress,
     unit_of_work,
 )
 from keepwell.email import service
@@ -59,15 +60,22 @@ def send(
     settings = load_settings()
     if until_empty and limit is not None:
         raise InvalidInput("use either --limit or --until-empty", field="--limit")
-    with err_console.status("Sending...") as status:
+    with unit_of_work(settings) as db_session:
+        queued = service.outbox_status(db_session=db_session).states["queued"]
+    total = min(queued, limit) if limit is not None else queued
+    with progress() as bar:
+        task = bar.add_task("Sending", total=total or None)
 
-        def progress(report) -> None:
-            status.update(f"Sending... {report.sent:,} sent")
+        def show(report) -> None:
+            done = report.attempted + report.suppressed
+            if done > (bar.tasks[0].total or 0):
+                bar.update(task, total=done)
+            bar.update(task, completed=done)
 
         if until_empty:
-            report = sender.send_until_empty(settings, on_progress=progress)
+            report = sender.send_until_empty(settings, on_progress=show)
         else:
-            report = sender.send_due(settings, limit=limit, on_progress=progress)
+            report = sender.send_due(settings, limit=limit, on_progress=show)
     _print_report(report)
 
 
