@@ -148,3 +148,26 @@ def report_all(
     if png is not None:
         written = report.write_pngs(png)
         console.print(f"Wrote {len(written)} charts to [bold]{png}[/]")
+
+
+@app.command("warm")
+@handle_errors
+def report_warm(
+    months: Annotated[int, typer.Option(help="Months the dashboard shows.", min=1, max=120)] = 12,
+    period: Annotated[str, typer.Option(help="week, month or quarter.")] = "month",
+) -> None:
+    """Precompute the web dashboard (metrics and charts) for the current data."""
+    from keepwell.cli_support import open_engine
+    from keepwell.errors import InvalidInput
+    from keepwell.reports import cache
+
+    if period not in cache.PERIODS:
+        raise InvalidInput(f"period {period!r}", field="period", expected=", ".join(cache.PERIODS))
+    settings = load_settings()
+    engine = open_engine(settings)
+    try:
+        computed = cache.warm(settings, engine, ranges=[(months, period)])
+    finally:
+        engine.dispose()
+    what = f"computed {computed} results" if computed else "everything was cached already"
+    console.print(f"Dashboard for the last {months} months per {period}: {what}.")
