@@ -59,6 +59,34 @@ def get_customer_or_raise(*, db_session: Session, external_id: str) -> Customer:
     return customer
 
 
+LIMITS = {
+    "external_id": 255,
+    "name": 255,
+    "email": 320,
+    "company": 255,
+    "industry": 120,
+    "phone": 64,
+    "role": 120,
+}
+"""Longest text each field holds (the columns' sizes)."""
+
+
+def _text(value: str | None, field: str, *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise InvalidInput("is required", field=field)
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"expected text, got {type(value).__name__}", field=field)
+    if required and not value.strip():
+        raise InvalidInput("must not be empty", field=field)
+    if len(value) > LIMITS[field]:
+        raise InvalidInput(
+            f"{len(value)} characters", field=field, expected=f"at most {LIMITS[field]}"
+        )
+    return value
+
+
 def _check_zone(zone: str) -> str:
     try:
         ZoneInfo(zone)
@@ -117,6 +145,10 @@ def create_customer(
     actor_id: int | None = None,
 ) -> Customer:
     """Create a customer (raises :class:`AlreadyExists` when ``external_id`` is taken)."""
+    external_id = _text(external_id, "external_id", required=True)
+    name = _text(name, "name", required=True)
+    email, company = _text(email, "email"), _text(company, "company")
+    industry = _text(industry, "industry")
     if get_by_external_id(db_session=db_session, external_id=external_id) is not None:
         raise AlreadyExists(f"a customer with external id {external_id!r} exists already")
     customer = Customer(
@@ -134,8 +166,6 @@ def create_customer(
     )
     db_session.add(customer)
     db_session.flush()
-    for tag in tags:
-        add_tag(db_session=db_session, customer=customer, name=tag, actor_id=actor_id)
     timeline_service.record(
         db_session=db_session,
         customer_id=customer.id,
@@ -143,6 +173,8 @@ def create_customer(
         title="Customer created",
         actor_id=actor_id,
     )
+    for tag in tags:
+        add_tag(db_session=db_session, customer=customer, name=tag, actor_id=actor_id)
     return customer
 
 
@@ -169,6 +201,8 @@ def update_customer(
                 customer.owner_id = owner_id
                 changed.append(field)
             continue
+        if field in LIMITS:
+            value = _text(value, field, required=field == "name")
         if field == "country":
             value = _check_country(value)
         elif field == "time_zone":
@@ -204,6 +238,8 @@ def add_contact(
     actor_id: int | None = None,
 ) -> Contact:
     """Add a person to a customer account (a new primary contact demotes the old one)."""
+    name = _text(name, "name", required=True)
+    email, phone, role = _text(email, "email"), _text(phone, "phone"), _text(role, "role")
     if is_primary:
         for other in customer.contacts:
             other.is_primary = False

@@ -151,6 +151,9 @@ def _segments_page(
         "pages/segments.html",
         status_code=status_code,
         segments=segments,
+        counts={
+            seg.id: segments_service.count(db_session=db_session, segment=seg) for seg in segments
+        },
         fields=segment_fields.catalogue(),
         text=text,
         name=name,
