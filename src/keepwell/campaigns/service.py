@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from keepwell.campaigns.analytics import CampaignResults, results
@@ -454,18 +454,16 @@ def _timeline_row(customer_id: int, title: str, detail: dict[str, Any], at: date
     }
 
 
-def _finish_message(
-    settings: Settings, message: EmailMessage, html: str, text: str, *, track: bool = True
-) -> None:
-    """Put the message's own signed unsubscribe link (and link tracking) into its body."""
+def _finished_bodies(
+    settings: Settings, message: EmailMessage, html: str, text: str
+) -> tuple[str, str]:
+    """The message's bodies with its own signed unsubscribe link, links tracked, a pixel."""
     from keepwell.email import tokens
     from keepwell.email.links import track_links
 
     link = tokens.unsubscribe_url(settings, message)
-    if track:
-        html = track_links(html, settings=settings, message=message)
-    message.html = html.replace(UNSUBSCRIBE_PLACEHOLDER, link)
-    message.text = text.replace(UNSUBSCRIBE_PLACEHOLDER, link)
+    html = track_links(html, settings=settings, message=message)
+    return html.replace(UNSUBSCRIBE_PLACEHOLDER, link), text.replace(UNSUBSCRIBE_PLACEHOLDER, link)
 
 
 def _queue_pending(
@@ -476,38 +474,50 @@ def _queue_pending(
     now: datetime,
     on_batch: Callable[[LaunchReport], None] | None,
 ) -> None:
+    """Render and queue the pending recipients, a batch at a time.
+
+    Per message the outbox's :func:`~keepwell.email.service.queue_message` runs (its checks,
+    its insert); the finished bodies, the recipients' states and the timeline entries are
+    written with one statement each per batch.
+    """
     templates: dict[int, CompiledTemplate] = {v.id: compiled(v.template) for v in campaign.variants}
     names = {v.id: v.name for v in campaign.variants}
     while True:
-        pending = list(
-            db_session.scalars(
-                select(CampaignRecipient)
-                .where(
-                    CampaignRecipient.campaign_id == campaign.id,
-                    CampaignRecipient.status == RecipientStatus.pending,
-                )
-                .order_by(CampaignRecipient.id)
-                .limit(BATCH)
+        pending = db_session.execute(
+            select(
+                CampaignRecipient.id,
+                CampaignRecipient.customer_id,
+                CampaignRecipient.variant_id,
+                CampaignRecipient.address,
+                CampaignRecipient.not_before,
             )
-        )
+            .where(
+                CampaignRecipient.campaign_id == campaign.id,
+                CampaignRecipient.status == RecipientStatus.pending,
+            )
+            .order_by(CampaignRecipient.id)
+            .limit(BATCH)
+        ).all()
         if not pending:
             return
-        entries = []
         merge = load_merge_rows(
             db_session=db_session, customer_ids=[r.customer_id for r in pending], at=now
         )
+        states: list[dict[str, Any]] = []
+        bodies: list[dict[str, Any]] = []
+        entries: list[dict[str, Any]] = []
         for recipient in pending:
             row = merge.get(recipient.customer_id)
             variant = names[recipient.variant_id]
             if row is None:  # the customer was deleted since the snapshot
-                recipient.status, recipient.error = RecipientStatus.failed, "customer deleted"
+                states.append(_state(recipient.id, RecipientStatus.failed, "customer deleted"))
                 report.failed += 1
                 continue
             rendered = render_row(
                 templates[recipient.variant_id], row, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER
             )
             if rendered.error:
-                recipient.status, recipient.error = RecipientStatus.failed, rendered.error
+                states.append(_state(recipient.id, RecipientStatus.failed, rendered.error))
                 report.failed += 1
                 if len(report.errors) < 5:
                     report.errors.append(f"customer {recipient.customer_id}: {rendered.error}")
@@ -526,12 +536,19 @@ def _queue_pending(
                 not_before=recipient.not_before,
             )
             if message is None:
-                recipient.status = RecipientStatus.suppressed
-                recipient.error = "suppressed address, or queued before"
+                states.append(
+                    _state(
+                        recipient.id,
+                        RecipientStatus.suppressed,
+                        "suppressed address, or queued before",
+                    )
+                )
                 report.not_queued += 1
                 continue
-            _finish_message(settings, message, rendered.html, rendered.text)
-            recipient.status, recipient.message_id = RecipientStatus.queued, message.id
+            html, text = _finished_bodies(settings, message, rendered.html, rendered.text)
+            bodies.append({"id": message.id, "html": html, "text": text})
+            db_session.expunge(message)  # its bodies are written below, in bulk
+            states.append(_state(recipient.id, RecipientStatus.queued, None, message.id))
             report.queued += 1
             entries.append(
                 _timeline_row(
@@ -541,11 +558,20 @@ def _queue_pending(
                     now,
                 )
             )
+        if bodies:
+            db_session.execute(update(EmailMessage), bodies)
+        db_session.execute(update(CampaignRecipient), states)
         if entries:
             db_session.execute(insert(TimelineEntry), entries)
         db_session.flush()
         if on_batch is not None:
             on_batch(report)
+
+
+def _state(
+    recipient_id: int, status: RecipientStatus, error: str | None, message_id: int | None = None
+) -> dict[str, Any]:
+    return {"id": recipient_id, "status": status, "error": error, "message_id": message_id}
 
 
 def _summarise(db_session: Session, campaign: Campaign, report: LaunchReport) -> None:
@@ -748,7 +774,7 @@ def send_template_email(
     )
     if message is None:
         return None
-    _finish_message(settings, message, rendered.html, rendered.text)
+    message.html, message.text = _finished_bodies(settings, message, rendered.html, rendered.text)
     db_session.flush()
     timeline.record(
         db_session=db_session,
