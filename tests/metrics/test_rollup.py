@@ -198,6 +198,76 @@ def test_register_and_attach_give_metrics_the_rollup(store, rollup, tmp_path) ->
     con.disconnect()
 
 
+def test_metrics_agree_with_partial_rows_compacted_rows_and_raw_events(store, rollup) -> None:
+    """Engagement metrics skip the per-day DISTINCT only when the rollup has one row per
+    customer-day; with partial rows (the same day in two appends) they must regroup."""
+    import ibis
+
+    from keepwell.metrics.engagement import usage_frequency
+    from keepwell.metrics.features import customer_features
+
+    def sources(with_rollup: bool) -> Sources:
+        con = ibis.duckdb.connect()
+        con.raw_sql("SET TimeZone = 'UTC'")
+        store.register(con.con, "raw_events")
+        con.con.execute(
+            "CREATE TEMP VIEW utc_events AS SELECT customer_id, event, "
+            "CAST(occurred_at AT TIME ZONE 'UTC' AS TIMESTAMP) AS occurred_at, "
+            "CAST(NULL AS VARCHAR) AS user_id, value FROM raw_events"
+        )
+        events = con.table("utc_events")
+        subs = pd.DataFrame(
+            {
+                "customer_id": ["a", "b"],
+                "plan": ["pro", "pro"],
+                "mrr_minor": [1000, 1000],
+                "currency": ["EUR", "EUR"],
+                "started_at": pd.to_datetime(["2025-12-01", "2025-12-01"]),
+                "ended_at": pd.to_datetime([None, None]),
+            }
+        )
+        src = Sources.from_frames(con, {"subscriptions": subs}, timezone=BERLIN)
+        src.tables["events"] = events
+        if with_rollup:
+            rollup.attach(src)
+        return src
+
+    def figures(src: Sources) -> tuple:
+        start, end = datetime(2026, 1, 1).date(), datetime(2026, 3, 1).date()
+        act = src.con.execute(active_customers(src, start=start, end=end))
+        freq = src.con.execute(usage_frequency(src, start=start, end=end))
+        feats = src.con.execute(customer_features(src, as_of=end)).drop(columns=["as_of"])
+        return act, freq, feats
+
+    def same(left: tuple, right: tuple) -> None:
+        for a, b in zip(left, right, strict=True):
+            pd.testing.assert_frame_equal(a, b)
+
+    store.append(batch(("a", "login", "2026-01-05 10:00"), ("b", "login", "2026-02-20 09:00")))
+    rollup.rebuild(store)
+    store.append(
+        batch(
+            ("a", "login", "2026-01-05 12:00"),  # the same Berlin day again: a partial row
+            ("a", "export", "2026-02-25 08:00"),
+            ("b", "login", "2026-02-20 18:00"),
+        )
+    )
+    rollup.refresh(store)
+    raw = figures(sources(with_rollup=False))
+    partial = sources(with_rollup=True)
+    assert partial.extra["rollup_one_row_per_day"] is False
+    same(figures(partial), raw)
+    rollup.compact()
+    compacted = sources(with_rollup=True)
+    assert compacted.extra["rollup_one_row_per_day"] is True
+    same(figures(compacted), raw)
+    feats = raw[2]
+    assert list(feats.active_days_28) == [1, 1]  # a: Feb 25; b: Feb 20 (two events, one day)
+    assert list(feats.events_prev_28) == [2, 0]  # a: two logins on Jan 5 (one Berlin day)
+    assert list(feats.active_days_prev_28) == [1, 0]
+    assert list(raw[0].period_actives) == [1, 2]
+
+
 def test_attach_refuses_other_backends(rollup) -> None:
     class Fake:
         backend = "postgres"

@@ -145,6 +145,23 @@ def daily_activity(
     )
 
 
+def one_row_per_day(src: Sources, d: ir.Table, *, unit: str = "customer") -> bool:
+    """Whether ``d`` (from :func:`daily_activity`) already holds one row per (customer, day):
+    read from a rollup without partial rows. Then consumers may skip a DISTINCT or GROUP BY
+    over (customer, day), the costliest step of most engagement metrics."""
+    return (
+        unit == "customer" and reads_rollup(src) and bool(src.extra.get("rollup_one_row_per_day"))
+    )
+
+
+def per_customer_day(src: Sources, d: ir.Table) -> ir.Table:
+    """``d`` (customer_id, day, numeric columns) with one row per (customer, day), summed."""
+    if one_row_per_day(src, d):
+        return d
+    numeric = [c for c in d.columns if c not in ("customer_id", "day")]
+    return d.group_by(["customer_id", "day"]).aggregate(**{c: d[c].sum() for c in numeric})
+
+
 def first_active_day(src: Sources, *, end_day: date) -> ir.Table:
     """Each customer's first local day with an event before ``end_day``: customer_id, first_day."""
     if reads_rollup(src):

@@ -36,6 +36,8 @@ from keepwell.metrics.daily import (
     daily_activity,
     event_slug_expr,
     first_active_day,
+    one_row_per_day,
+    per_customer_day,
     reads_rollup,
     rollup_event_types,
 )
@@ -169,7 +171,8 @@ def active_customers(
     keys = segment_keys(src, filters=filters, by=by)
     d = restrict(daily_activity(src, first_day=first, end_day=ps[-1].end_day, unit=unit), keys)
     ent = ["customer_id", "user_id"] if unit == "user" else ["customer_id"]
-    days = d.select(*by, *ent, "day").distinct()
+    days = d.select(*by, *ent, "day")
+    days = days if one_row_per_day(src, d, unit=unit) else days.distinct()
     dd = days.join(day_periods(ps), "day")
     dau = dd.group_by([*by, "period"]).aggregate(active_days=dd.count().cast("int64"))
     pa = dd.select(*by, *ent, "period").distinct()
@@ -224,7 +227,7 @@ def _usage(
     last = max(a for _, a in anchors)
     keys = segment_keys(src, filters=filters, by=by)
     d = daily_activity(src, first_day=first, end_day=last)
-    d = d.group_by(["customer_id", "day"]).aggregate(events=d.events.sum())  # one row per day
+    d = per_customer_day(src, d.select("customer_id", "day", "events"))
     d = restrict(d, keys)
     cal = trailing_days(anchors, [window_days, lookback_days])
     j = d.join(cal, "day")

@@ -24,7 +24,7 @@ from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
 from keepwell.metrics.activity import bridged_subscriptions, spells
 from keepwell.metrics.calendars import local_periods, trailing_days
-from keepwell.metrics.daily import COUNT_PREFIX, daily_activity, reads_rollup
+from keepwell.metrics.daily import COUNT_PREFIX, daily_activity, one_row_per_day, reads_rollup
 from keepwell.metrics.daily import event_types as all_event_types
 from keepwell.metrics.localtime import local_day
 from keepwell.metrics.registry import metric
@@ -206,11 +206,15 @@ def customer_features(
     j = d.join(cal, "day")
     # one row per (customer, snapshot, day) first, so active days are plain counts (the rollup
     # may hold several partial rows for a day; DISTINCT aggregates cost ~10x more)
-    per_day = j.group_by(["customer_id", "key", "day"]).aggregate(
-        events=j.events.sum(),
-        cur=j[f"in_{W}"].max(),
-        **{f"t_{i}": j[f"{COUNT_PREFIX}{t}"].sum() for i, t in enumerate(types)},
-    )
+    per_day_cols = {f"t_{i}": j[f"{COUNT_PREFIX}{t}"] for i, t in enumerate(types)}
+    if one_row_per_day(src, d):
+        per_day = j.select("customer_id", "key", "day", "events", cur=j[f"in_{W}"], **per_day_cols)
+    else:
+        per_day = j.group_by(["customer_id", "key", "day"]).aggregate(
+            events=j.events.sum(),
+            cur=j[f"in_{W}"].max(),
+            **{name: col.sum() for name, col in per_day_cols.items()},
+        )
     cur = per_day.cur == 1
     prev = per_day.cur == 0
     win = per_day.group_by(["customer_id", "key"]).aggregate(

@@ -322,7 +322,9 @@ class Rollup:
 
     def attach(self, src: Any, *, name: str = "kw_rollup", exact: bool = False) -> None:
         """Register the rollup on a DuckDB-backed :class:`~keepwell.metrics.sources.Sources`
-        as ``src.tables["rollup"]`` (and its zone as ``src.extra["rollup_timezone"]``).
+        as ``src.tables["rollup"]`` (and its zone as ``src.extra["rollup_timezone"]``;
+        ``src.extra["rollup_one_row_per_day"]`` says whether each customer-day is one row, which
+        holds after a rebuild or compaction, until the next append adds partial rows).
 
         By default the stored rows are listed as they are (``exact=False``): every metric
         aggregates the rollup with sums and distinct-day counts, which are exact over partial
@@ -337,6 +339,11 @@ class Rollup:
         self.register(src.con.con, name, exact=exact)
         src.tables["rollup"] = src.con.table(name)
         src.extra["rollup_timezone"] = self.timezone
+        table = self._table()
+        partial = table is not None and any(
+            Path(p).name.startswith("partial-") for p in self._paths(table)
+        )
+        src.extra["rollup_one_row_per_day"] = exact or not partial
 
     # -- building ------------------------------------------------------------------------------
 
