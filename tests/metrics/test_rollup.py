@@ -261,8 +261,15 @@ def test_metrics_agree_with_partial_rows_compacted_rows_and_raw_events(store, ro
     compacted = sources(with_rollup=True)
     assert compacted.extra["rollup_one_row_per_day"] is True
     same(figures(compacted), raw)
+    # a later day appended: a new partial file whose days no other file has, still one row
+    # per customer-day (the daily-append case)
+    store.append(batch(("b", "login", "2026-02-27 10:00")))
+    rollup.refresh(store)
+    assert rollup.info().partial_files == 1 and rollup.one_row_per_day()
+    raw = figures(sources(with_rollup=False))
+    same(figures(sources(with_rollup=True)), raw)
     feats = raw[2]
-    assert list(feats.active_days_28) == [1, 1]  # a: Feb 25; b: Feb 20 (two events, one day)
+    assert list(feats.active_days_28) == [1, 2]  # a: Feb 25; b: Feb 20 (two events), Feb 27
     assert list(feats.events_prev_28) == [2, 0]  # a: two logins on Jan 5 (one Berlin day)
     assert list(feats.active_days_prev_28) == [1, 0]
     assert list(raw[0].period_actives) == [1, 2]

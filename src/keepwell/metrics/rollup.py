@@ -59,6 +59,7 @@ from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Field, Transaction
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import AddAction, RemoveAction
@@ -203,6 +204,45 @@ class Rollup:
         table = self._table()
         return [] if table is None else self._paths(table)
 
+    def one_row_per_day(self) -> bool:
+        """Whether every (customer, day) is a single row of the current snapshot.
+
+        Rows are unique within one write (a rebuild, a compaction or one refresh aggregates by
+        customer and day). Two writes can only share a customer-day when both their day
+        ranges and their customer-id ranges overlap (Parquet min/max statistics); a daily
+        append of new days after a rebuild keeps the rollup one row per customer-day.
+        """
+        table = self._table()
+        if table is None:
+            return True
+        ranges: dict[str, list[Any]] = {}
+        for path in self._paths(table):
+            name = Path(path).name
+            write = name.split("-", 2)[1] if name.count("-") >= 2 else name
+            meta = pq.read_metadata(path)
+            cols = meta.schema.names
+            for i in range(meta.num_row_groups):
+                rg = meta.row_group(i)
+                stats = [rg.column(cols.index(c)).statistics for c in ("customer_id", "day")]
+                if rg.num_rows == 0:
+                    continue
+                if any(st is None or not st.has_min_max for st in stats):
+                    return False
+                lo = [stats[0].min, stats[1].min]
+                hi = [stats[0].max, stats[1].max]
+                if write in ranges:
+                    r = ranges[write]
+                    r[0] = [min(a, b) for a, b in zip(r[0], lo, strict=True)]
+                    r[1] = [max(a, b) for a, b in zip(r[1], hi, strict=True)]
+                else:
+                    ranges[write] = [lo, hi]
+        spans = list(ranges.values())
+        for i, (lo_a, hi_a) in enumerate(spans):
+            for lo_b, hi_b in spans[i + 1 :]:
+                if all(lo_a[k] <= hi_b[k] and lo_b[k] <= hi_a[k] for k in (0, 1)):
+                    return False
+        return True
+
     def store_version(self) -> int | None:
         """The event-store version the rollup covers (None: never built)."""
         table = self._table()
@@ -324,7 +364,8 @@ class Rollup:
         """Register the rollup on a DuckDB-backed :class:`~keepwell.metrics.sources.Sources`
         as ``src.tables["rollup"]`` (and its zone as ``src.extra["rollup_timezone"]``;
         ``src.extra["rollup_one_row_per_day"]`` says whether each customer-day is one row, which
-        holds after a rebuild or compaction, until the next append adds partial rows).
+        holds after a rebuild or compaction, and after appends of new days: see
+        :meth:`one_row_per_day`).
 
         By default the stored rows are listed as they are (``exact=False``): every metric
         aggregates the rollup with sums and distinct-day counts, which are exact over partial
@@ -339,11 +380,7 @@ class Rollup:
         self.register(src.con.con, name, exact=exact)
         src.tables["rollup"] = src.con.table(name)
         src.extra["rollup_timezone"] = self.timezone
-        table = self._table()
-        partial = table is not None and any(
-            Path(p).name.startswith("partial-") for p in self._paths(table)
-        )
-        src.extra["rollup_one_row_per_day"] = exact or not partial
+        src.extra["rollup_one_row_per_day"] = exact or self.one_row_per_day()
 
     # -- building ------------------------------------------------------------------------------
 
