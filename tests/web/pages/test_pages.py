@@ -29,12 +29,23 @@ def flash_error(html: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
-@pytest.mark.parametrize("path", [*PAGES, "/settings", "/customers/export.csv"])
+@pytest.mark.parametrize(
+    "path",
+    [*PAGES, "/settings", "/customers/export.csv", "/segments/count?filter=x", "/campaigns/1"],
+)
 def test_anonymous_visitors_are_sent_to_the_login_page(site: Site, path: str) -> None:
     with site.anonymous() as client:
         answer = client.get(path)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/login?next=" + path.split("?")[0])
+
+
+def test_anonymous_writes_go_to_the_login_page_and_change_nothing(site: Site) -> None:
+    body = f"anonymous {uuid.uuid4().hex}"
+    with site.anonymous() as client:
+        answer = client.post("/customers/acme/notes", data={"body": body})
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+    assert body not in site.client("admin").get("/customers/acme").text
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -81,7 +81,7 @@ def kpis(figures: metrics_cache.DashboardFigures, risk: queries.RiskSummary | No
     if a is not None:
         out.append(Kpi("stickiness", "Stickiness", pct(_num(a.stickiness)), f"DAU/MAU, {a.period}"))
     if risk is None:
-        out.append(Kpi("at_risk", "At-risk customers", DASH, "no risk scores yet"))
+        out.append(Kpi("at_risk", "At-risk customers", DASH, "not scored yet: keepwell risk score"))
     else:
         note = f"high band, scored as of {risk.as_of:%Y-%m-%d}"
         out.append(Kpi("at_risk", "At-risk customers", f"{risk.at_risk:,}", note))
