@@ -96,6 +96,10 @@ def fail(message: str, *, hint: str | None = None) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+_TYPER_ERRORS = getattr(typer, "TyperException", click.exceptions.ClickException)
+"""Typer >= 0.20 vendors click: its usage errors are not click's classes."""
+
+
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn keepwell's errors (and a few OS errors) into one line and exit code 1."""
 
@@ -109,8 +113,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(f"file not found: {exc.filename}", hint="check the path") from None
         except PermissionError as exc:
             raise fail(f"permission denied: {exc.filename}") from None
-        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
-            raise
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException, _TYPER_ERRORS):
+            raise  # usage errors (e.g. typer.BadParameter): Typer prints them itself
         except Exception as exc:  # a bug: one line for the user, the traceback in a file
             if os.environ.get("KEEPWELL_DEBUG"):
                 raise
