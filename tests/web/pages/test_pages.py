@@ -613,3 +613,33 @@ def test_admin_enables_and_disables_alert_rules(site: Site) -> None:
     with session_scope(site.engine) as s:
         assert automation.get_rule_or_raise(db_session=s, name_or_id=rule_id).enabled is True
     assert site.settings.smtp_host in client.get("/settings").text
+
+
+def test_alert_firings_show_in_the_inbox(site: Site) -> None:
+    from keepwell.automation import service as automation
+    from keepwell.automation.models import AlertFiring
+
+    rule_name = f"Usage drop {uuid.uuid4().hex[:6]}"
+    with session_scope(site.engine) as s:
+        rule = automation.create_rule(
+            db_session=s,
+            definition={
+                "name": rule_name,
+                "trigger": "payment_failed",
+                "params": {"within_days": 30},
+                "actions": [{"type": "webhook", "url": "http://127.0.0.1:9/hook", "retries": 0}],
+            },
+        )
+        s.add(
+            AlertFiring(
+                rule_id=rule.id,
+                customer_id=site.ids["customer_acme"],
+                dedup_key=f"test:{uuid.uuid4().hex}",
+                reason="<b>usage</b> fell 60%",
+            )
+        )
+    html = site.client("viewer").get("/tasks").text
+    alerts = html[html.index('aria-label="Alerts"') :]
+    assert rule_name in alerts
+    assert "&lt;b&gt;usage&lt;/b&gt; fell 60%" in alerts
+    assert 'href="/customers/acme"' in alerts
