@@ -312,7 +312,10 @@ def test_risk_and_health_without_scores(live: Live) -> None:
 def test_openapi_lists_the_api(live: Live) -> None:
     with live.client("viewer") as api:
         schema = api.get("/openapi.json").json()
-        assert api.get("/docs").status_code == 200
+        docs = api.get("/docs")
+        assert docs.status_code == 200
+        assert "/v1/events" in docs.text and "Idempotency-Key" in docs.text
+        assert "cdn" not in docs.text.lower() and "<script" not in docs.text.lower()
     paths = schema["paths"]
     for path in (
         "/v1/customers",

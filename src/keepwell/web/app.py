@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -83,6 +82,42 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def _type(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " | ".join(_type(s) for s in schema["anyOf"])
+    if schema.get("type") == "array":
+        return f"list[{_type(schema.get('items', {}))}]"
+    if "enum" in schema:
+        return " | ".join(map(str, schema["enum"]))
+    return str(schema.get("type", "any"))
+
+
+def operation_groups(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The OpenAPI operations grouped by tag, flattened for the /docs page."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            body = op.get("requestBody", {}).get("content", {})
+            groups.setdefault((op.get("tags") or ["other"])[0], []).append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary"),
+                    "description": op.get("description"),
+                    "parameters": [
+                        {**p, "type": _type(p.get("schema", {}))} for p in op.get("parameters", [])
+                    ],
+                    "body": ", ".join(
+                        f"{media}: {_type(c.get('schema', {}))}" for media, c in body.items()
+                    ),
+                    "responses": list(op.get("responses", {})),
+                }
+            )
+    return groups
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the keepwell web application for ``settings`` (default: from the environment)."""
     settings = settings or Settings()
@@ -144,8 +179,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def openapi_schema(_: Reader) -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @app.get("/docs", include_in_schema=False)
-    def swagger_ui(_: PageUser) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="keepwell API")
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def api_docs(request: Request, who: PageUser) -> Response:
+        """The API reference, rendered on the server (no script or stylesheet from a CDN)."""
+        spec = app.openapi()
+        return templates.TemplateResponse(
+            request,
+            "api_docs.html",
+            {"user": who.user, "spec": spec, "groups": operation_groups(spec)},
+        )
 
     return app

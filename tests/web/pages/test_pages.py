@@ -643,3 +643,15 @@ def test_alert_firings_show_in_the_inbox(site: Site) -> None:
     assert rule_name in alerts
     assert "&lt;b&gt;usage&lt;/b&gt; fell 60%" in alerts
     assert 'href="/customers/acme"' in alerts
+
+
+def test_export_stream_reads_in_batches_in_order(site: Site) -> None:
+    from keepwell.web.pages import queries
+
+    with session_scope(site.engine) as s:
+        rows = list(
+            queries.iter_rows(
+                db_session=s, flt=queries.ListFilter(search="filler"), descending=True, batch=7
+            )
+        )
+    assert [r.customer.external_id for r in rows] == [f"c{i:03d}" for i in range(60, 0, -1)]

@@ -210,22 +210,17 @@ def iter_rows(
     descending: bool = False,
     batch: int = 1000,
 ) -> Iterator[ListRow]:
-    """Every matching customer, in pages of ``batch`` (for the CSV export)."""
-    offset = 0
-    while True:
-        rows = page(
-            db_session=db_session,
-            flt=flt,
-            sort=sort,
-            descending=descending,
-            limit=batch,
-            offset=offset,
-        )
-        yield from rows
-        if len(rows) < batch:
-            return
-        offset += batch
-        db_session.expunge_all()
+    """Every matching customer in one streamed query (no offsets), enriched ``batch`` rows at a
+    time (for the CSV export)."""
+    query = (
+        filtered(db_session, select(Customer), flt)
+        .order_by(*_order(sort, descending))
+        .execution_options(yield_per=batch)
+    )
+    for chunk in db_session.scalars(query).partitions():
+        yield from _rows(db_session, chunk)
+        for customer in chunk:
+            db_session.expunge(customer)
 
 
 def latest_risk(*, db_session: Session, customer_ids: Sequence[int]) -> dict[int, RiskScore]:
