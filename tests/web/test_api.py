@@ -300,7 +300,6 @@ def test_report_parameter_problems(live: Live) -> None:
 
 def test_risk_and_health_without_scores(live: Live) -> None:
     with live.client("viewer") as api:
-        assert_problem(api.get("/v1/risk/worklist"), 404, "not-found")
         health = api.get("/v1/health/scores").json()
         assert health["items"] == [] or isinstance(health["items"], list)
         ext = unique()
@@ -331,3 +330,56 @@ def test_openapi_lists_the_api(live: Live) -> None:
     ):
         assert path in paths, path
     assert "/login" not in paths
+
+
+def test_risk_worklist_and_health_scores(live: Live) -> None:
+    from keepwell.customers.models import Customer
+    from keepwell.health.models import HealthScore
+    from keepwell.risk.models import RiskScore
+    from tests.factories import at
+
+    exts = [unique(), unique()]
+    with live.client() as api:
+        # The only test that scores risk on this server: before it, there is no run.
+        assert_problem(api.get("/v1/risk/worklist"), 404, "not-found")
+        ids = [
+            api.post("/v1/customers", json={"external_id": e, "name": e}).json()["id"] for e in exts
+        ]
+    run_at = at(2031, 1, 1)  # later than any other run: this is the latest
+    with session_scope(live.engine) as db_session:
+        for customer_id, p, at_risk in ((ids[0], 0.2, 50_000), (ids[1], 0.9, 10_000)):
+            db_session.add(
+                RiskScore(
+                    customer_id=customer_id,
+                    scored_at=run_at,
+                    as_of=run_at,
+                    model_version="test",
+                    probability=p,
+                    band="high" if p > 0.5 else "low",
+                    reasons=[{"text": f"reason {p}"}],
+                    revenue_at_risk_minor=at_risk,
+                    currency="EUR",
+                )
+            )
+            for day, score in ((1, 40.0), (2, 55.5)):
+                db_session.add(
+                    HealthScore(
+                        customer_id=customer_id,
+                        scored_at=at(2031, 1, day),
+                        as_of=at(2031, 1, day),
+                        score=score,
+                        band="yellow",
+                        components={"usage": score},
+                        config="default",
+                    )
+                )
+        assert db_session.get(Customer, ids[0]) is not None
+    with live.client("viewer") as api:
+        work = api.get("/v1/risk/worklist", params={"limit": 5}).json()
+        assert [w["external_id"] for w in work] == exts  # by revenue at risk, highest first
+        assert work[0]["reasons"] == ["reason 0.2"]
+        history = api.get(f"/v1/customers/{exts[0]}/health").json()
+        assert [h["score"] for h in history] == [55.5, 40.0]
+        scores = api.get("/v1/health/scores", params={"limit": 1000}).json()
+        latest = {i["customer_id"]: i["health"] for i in scores["items"]}
+        assert latest[exts[0]] == latest[exts[1]] == 55.5
