@@ -143,7 +143,8 @@ def fingerprint(conn: Connection) -> str:
     """A digest that changes whenever a table metrics read gains, loses or changes a row.
 
     Per table: row count, highest id and latest ``updated_at`` (every write path, imports
-    included, stamps it); for the customer-tag links: count, id sums and latest link time.
+    included, stamps it); for the customer-tag links: count, id sums and latest link time; for
+    staff, their ids and e-mails (a login stamps ``updated_at`` but changes nothing reports read).
     """
     from keepwell.billing.models import Invoice, Order, Subscription
     from keepwell.customers.models import Customer, Tag, customer_tags
@@ -152,7 +153,9 @@ def fingerprint(conn: Connection) -> str:
     from keepwell.users.models import StaffUser
 
     parts: list[Any] = [SNAPSHOT_FORMAT, conn.engine.url.render_as_string(hide_password=True)]
-    for model in (Customer, StaffUser, Tag, Subscription, Invoice, Order, SurveyResponse, Ticket):
+    # staff: only who they are (the owner e-mail metrics read); a login stamps updated_at
+    parts.append(conn.execute(select(StaffUser.id, StaffUser.email).order_by(StaffUser.id)).all())
+    for model in (Customer, Tag, Subscription, Invoice, Order, SurveyResponse, Ticket):
         parts.append(
             conn.execute(select(func.count(), func.max(model.id), func.max(model.updated_at))).one()
         )
