@@ -100,3 +100,26 @@ def test_overview(db_session: Session, shop) -> None:
     assert ov.current_mrr_minor == 9900 and ov.currency == "USD"
     assert [s.plan for s in ov.subscriptions] == ["pro"]
     assert ov.timeline[0].title.startswith("Started pro")
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        ("50%_off\\", ["lit"]),  # the whole name, taken literally
+        ("%", ["lit"]),  # not "any text"
+        ("_", ["lit"]),  # not "any one character"
+        ("\\", ["lit"]),  # a backslash is no escape character (PostgreSQL)
+        ("%_OFF", ["lit"]),  # case-insensitive
+        ("50__off", []),  # '_' must not match the literal '%'
+        ("50%%off", []),
+        ("/", []),  # the escape character itself is matched literally
+    ],
+)
+def test_search_matches_like_wildcards_literally(
+    db_session: Session, search: str, expected: list[str]
+) -> None:
+    make_customer(db_session, external_id="lit", name="50%_off\\ Shop")
+    make_customer(db_session, external_id="other", name="500 off Store")
+    flt = service.CustomerFilter(search=search)
+    page = service.get_all(db_session=db_session, flt=flt)
+    assert [r.customer.external_id for r in page.rows] == expected

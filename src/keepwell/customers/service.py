@@ -86,13 +86,13 @@ def get_or_raise(*, db_session: Session, ref: str) -> Customer:
 
 def _filtered(query: Select, flt: CustomerFilter) -> Select:
     if flt.search:
-        pattern = f"%{flt.search.strip().lower()}%"
+        needle = flt.search.strip().lower()  # matched literally: LIKE wildcards escaped
         query = query.where(
             or_(
-                func.lower(Customer.name).like(pattern),
-                func.lower(Customer.company).like(pattern),
-                func.lower(Customer.email).like(pattern),
-                func.lower(Customer.external_id).like(pattern),
+                func.lower(Customer.name).contains(needle, autoescape=True),
+                func.lower(Customer.company).contains(needle, autoescape=True),
+                func.lower(Customer.email).contains(needle, autoescape=True),
+                func.lower(Customer.external_id).contains(needle, autoescape=True),
             )
         )
     if flt.industry:
