@@ -189,3 +189,29 @@ def test_signature_verification_rejects_old_and_malformed_headers():
 
     expected = hmac.new(secret, b"1700000000." + body, hashlib.sha256).hexdigest()
     assert header == f"t=1700000000,v1={expected}"
+
+
+def test_task_title_is_cut_to_the_column_length(db_session, auto_settings):
+    _failed_invoice(db_session, name="N" * 200)
+    title = "  Call {{ customer.name }} {{ customer.name }}"  # 406 characters once rendered
+    _rule(db_session, [{"type": "create_task", "title": title}])
+    report = service.run(db_session=db_session, settings=auto_settings, now=at(2026, 3, 2))
+    assert report.firings[0].status == "done", report.firings[0].errors
+    task = db_session.scalars(select(Task)).one()
+    assert task.title == "Call " + "N" * 200 + " " + "N" * 49  # tasks.title holds 255
+
+
+def test_task_for_a_deactivated_owner_goes_by_the_assignment_rules(db_session, auto_settings):
+    from keepwell.tasks.assignment import create_rule
+
+    gone = StaffUser(email="gone@example.com", name="Gone", is_active=False)
+    cover = StaffUser(email="cover@example.com", name="Cover")
+    db_session.add_all([gone, cover])
+    db_session.flush()
+    create_rule(db_session=db_session, name="Cover all", assignee_ids=[cover.id])
+    ann = _failed_invoice(db_session, owner_id=gone.id)
+    _rule(db_session, [{"type": "create_task", "title": "Call {{ customer.name }}"}])
+    report = service.run(db_session=db_session, settings=auto_settings, now=at(2026, 3, 2))
+    assert report.firings[0].status == "done", report.firings[0].errors
+    task = db_session.scalars(select(Task)).one()
+    assert (task.customer_id, task.owner_id) == (ann.id, cover.id)

@@ -81,16 +81,20 @@ def _missing(domain: str) -> ActionUnavailable:
 
 def _create_task(db_session: Session, settings: Settings, action: dict, ctx: ActionContext):
     try:
+        from keepwell.tasks.models import Task
         from keepwell.tasks.service import create_task
     except ImportError:
         raise _missing("tasks") from None
     due = action.get("due_in_days")
+    owner = ctx.customer.owner
+    title_length = Task.__table__.c.title.type.length
     task = create_task(
         db_session=db_session,
         customer_id=ctx.customer.id,
-        title=render(action["title"], ctx)[:500],
+        title=render(action["title"], ctx).strip()[:title_length],
         description=render(action["body"], ctx) if action.get("body") else None,
-        owner_id=ctx.customer.owner_id,
+        # a deactivated owner gets no new work: the assignment rules pick someone
+        owner_id=owner.id if owner is not None and owner.is_active else None,
         due_at=ctx.now + timedelta(days=due) if due is not None else None,
         priority=action.get("priority", "normal"),
         source=ctx.source,
