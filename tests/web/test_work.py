@@ -110,3 +110,26 @@ def test_alert_rules_are_admin_settings(live: Live) -> None:
         assert_problem(bad, 422)
         assert_problem(admin.get("/v1/alert-rules/no-such-rule"), 404)
         assert_problem(admin.post("/v1/alert-rules/no-such-rule/enable"), 404)
+
+
+def test_alert_rule_webhook_secrets_are_masked(live: Live) -> None:
+    name = "Hook " + uuid.uuid4().hex[:8]
+    hook = {"type": "webhook", "url": "https://hooks.example/in", "secret": "s3cret-hook-key-0123"}
+    definition = {"name": name, "trigger": "payment_failed", "actions": [hook]}
+    masked = {**hook, "secret": "***", "timeout": 10.0, "retries": 2}  # defaults filled in
+    with live.client("admin") as admin:
+        made = admin.post("/v1/alert-rules", json=definition)
+        assert made.status_code == 201, made.text
+        assert made.json()["actions"][0]["secret"] == "***"
+        assert admin.post(f"/v1/alert-rules/{made.json()['id']}/disable").json()["actions"] == [
+            masked
+        ]
+    with live.client("viewer") as reader:
+        listed = [r for r in reader.get("/v1/alert-rules").json() if r["name"] == name]
+        one = reader.get(f"/v1/alert-rules/{name}")
+        assert one.status_code == 200, one.text
+        for rule in [*listed, one.json()]:
+            assert rule["actions"] == [masked]
+            assert (rule["trigger"], rule["enabled"]) == ("payment_failed", False)
+        assert "s3cret-hook-key-0123" not in reader.get("/v1/alert-rules").text
+        assert len(listed) == 1

@@ -423,11 +423,18 @@ def _rule(db_session, name: str):
     return service.get_rule_or_raise(db_session=db_session, name_or_id=_ref(name))
 
 
+def _rule_row(rule: Any) -> Row:
+    """An alert rule's columns with webhook secrets masked (readers must not see them)."""
+    from keepwell.automation import service
+
+    return row(rule, **service.definition(rule, mask_secrets=True))
+
+
 @router.get("/alert-rules", response_model=list[Row], tags=["alert rules"], summary="List")
 def list_rules(db_session: DbSession, _: Reader) -> list[Row]:
     from keepwell.automation import service
 
-    return [row(r) for r in service.list_rules(db_session=db_session)]
+    return [_rule_row(r) for r in service.list_rules(db_session=db_session)]
 
 
 @router.post(
@@ -441,14 +448,14 @@ def create_rule(definition: dict[str, Any], db_session: DbSession, who: Admin) -
     """A rule definition as in ``keepwell rules create`` (name, trigger, audience, actions)."""
     from keepwell.automation import service
 
-    return row(
+    return _rule_row(
         service.create_rule(db_session=db_session, definition=definition, created_by=who.user.id)
     )
 
 
 @router.get("/alert-rules/{name}", response_model=Row, tags=["alert rules"], summary="Get")
 def get_rule(name: Name, db_session: DbSession, _: Reader) -> Row:
-    return row(_rule(db_session, name))
+    return _rule_row(_rule(db_session, name))
 
 
 @router.get(
@@ -483,7 +490,7 @@ def toggle_rule(
     rule = service.set_enabled(
         db_session=db_session, rule=_rule(db_session, name), enabled=action == "enable"
     )
-    return row(rule)
+    return _rule_row(rule)
 
 
 @router.delete(
