@@ -249,3 +249,31 @@ def test_track_links_without_body_appends_the_pixel_and_keeps_text() -> None:
     out = track_links("<p>No links, <b>bold</b></p>", settings=SETTINGS, message=message)
     assert out.startswith("<p>No links, <b>bold</b></p><img src=")
     assert track_links("<p>x</p>", settings=SETTINGS, message=message, pixel=False) == "<p>x</p>"
+
+
+def test_track_links_leaves_hostile_or_odd_links_alone() -> None:
+    message = EmailMessage(id=8, to_address="ana@example.com")
+    html = (
+        '<a href="javascript:alert(1)">x</a><a href=" https://ok.example/a?q=&quot;1&quot; ">y</a>'
+        "<a name=top>z</a><A HREF='http://shout.example/'>w</A>"
+    )
+    out = track_links(html, settings=SETTINGS, message=message, pixel=False)
+    assert '<a href="javascript:alert(1)">x</a>' in out
+    assert "<a name=top>z</a>" in out
+    assert tokens.click_url(SETTINGS, message, 'https://ok.example/a?q="1"') in out
+    assert tokens.click_url(SETTINGS, message, "http://shout.example/") in out
+    assert "http://shout.example/" not in out and "https://ok.example" not in out
+
+
+def test_unsubscribe_still_works_after_the_message_is_gone(db_session: Session) -> None:
+    message = queue(db_session)
+    token = tokens.unsubscribe_url(SETTINGS, message).rsplit("/", 1)[1]
+    db_session.delete(message)
+    db_session.flush()
+    row = service.unsubscribe(db_session=db_session, token=token, settings=SETTINGS)
+    assert row.address == "ana@example.com"
+    assert service.record_open(
+        db_session=db_session,
+        token=tokens.open_pixel_url(SETTINGS, message).rsplit("/", 1)[1],
+        settings=SETTINGS,
+    ) is None  # fmt: skip
