@@ -104,3 +104,17 @@ def test_tags_contacts_notes(db_session: Session) -> None:
     assert edits.list_notes(db_session=db_session, customer=customer) == [note]
     with pytest.raises(InvalidInput):
         edits.add_note(db_session=db_session, customer=customer, body="  ")
+
+
+def test_notes_go_through_the_notes_service(db_session: Session) -> None:
+    from keepwell.customers.notes import BODY_MAX
+
+    customer = make_customer(db_session)
+    note = edits.add_note(db_session=db_session, customer=customer, body="  <b>call</b> back\n")
+    assert note.body == "<b>call</b> back"  # trimmed like every other note
+    with pytest.raises(InvalidInput) as caught:
+        edits.add_note(db_session=db_session, customer=customer, body="n" * (BODY_MAX + 1))
+    assert caught.value.field == "body"
+    with pytest.raises(NotFound, match="no staff user with id 987654"):
+        edits.add_note(db_session=db_session, customer=customer, body="hi", author_id=987654)
+    assert edits.list_notes(db_session=db_session, customer=customer) == [note]

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from keepwell.customers import notes as notes_service
 from keepwell.customers.models import Contact, Customer, CustomerStatus, Note, Tag, customer_tags
 from keepwell.customers.service import get_by_external_id
 from keepwell.errors import AlreadyExists, InvalidInput, NotFound
@@ -366,13 +367,10 @@ def remove_tag(
 def add_note(
     *, db_session: Session, customer: Customer, body: str, author_id: int | None = None
 ) -> Note:
-    """Write a note on a customer (the text is stored exactly as given)."""
-    if not body or not body.strip():
-        raise InvalidInput("a note needs some text", field="body")
-    note = Note(customer_id=customer.id, author_id=author_id, body=body)
-    db_session.add(note)
-    db_session.flush()
-    return note
+    """Write a note on a customer through the notes service (its checks and timeline apply)."""
+    return notes_service.add_note(
+        db_session=db_session, customer_id=customer.id, body=body, author_id=author_id
+    )
 
 
 def list_notes(*, db_session: Session, customer: Customer, limit: int = 50) -> list[Note]:
