@@ -14,6 +14,7 @@ Conventions (documented in ``docs/metrics.md``):
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import ibis
@@ -29,6 +30,24 @@ def _far() -> ir.TimestampScalar:
     return ibis.literal(FAR_FUTURE, type="timestamp")
 
 
+def _shared(src: Sources, key: tuple, build) -> ir.Table:
+    """``build()``, computed once per :class:`Sources` on DuckDB as a temporary table.
+
+    Many metrics of one report start from the same activity spells; a Sources' tables never
+    change during its life (snapshots), so the first metric materialises them and the others
+    read the result. The key holds the input table's expression, so a replaced input table
+    builds anew. Other backends get the expression (they run one metric per query anyway).
+    """
+    if src.backend != "duckdb":
+        return build()
+    memo = src.extra.setdefault("shared_tables", {})
+    full_key = (*key, src.subscriptions.op())
+    if full_key not in memo:
+        name = f"kw_shared_{len(memo)}_{uuid.uuid4().hex[:8]}"
+        memo[full_key] = src.con.create_table(name, build(), temp=True)
+    return memo[full_key]
+
+
 def bridged_subscriptions(src: Sources, *, grace_days: int = 7) -> ir.Table:
     """Subscription rows plus *bridge* rows that close gaps of at most ``grace_days``.
 
@@ -36,6 +55,10 @@ def bridged_subscriptions(src: Sources, *, grace_days: int = 7) -> ir.Table:
     row, with the MRR (and currency, plan) of the rows that stopped at that moment.
     Columns: customer_id, plan, mrr_minor, currency, started_at, ended_at (FAR_FUTURE = open).
     """
+    return _shared(src, ("bridged", grace_days), lambda: _bridged(src, grace_days))
+
+
+def _bridged(src: Sources, grace_days: int) -> ir.Table:
     s = src.subscriptions
     s = s.select(
         "customer_id",
@@ -80,6 +103,10 @@ def spells(src: Sources, *, grace_days: int = 7) -> ir.Table:
     Columns: customer_id, spell_no (1 = first), started_at, ended_at (FAR_FUTURE = ongoing),
     first_started_at (the customer's first-ever start).
     """
+    return _shared(src, ("spells", grace_days), lambda: _spells(src, grace_days))
+
+
+def _spells(src: Sources, grace_days: int) -> ir.Table:
     rows = bridged_subscriptions(src, grace_days=grace_days)
     w = ibis.window(
         group_by=rows.customer_id, order_by=[rows.started_at, rows.ended_at], rows=(None, -1)
