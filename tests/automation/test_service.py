@@ -283,3 +283,24 @@ def test_naive_now_is_refused(db_session, auto_settings):
 
     with pytest.raises(InvalidInput, match="time-zone aware"):
         service.run(db_session=db_session, settings=auto_settings, now=datetime(2026, 3, 1))
+
+
+@pytest.mark.parametrize("ref", [2**63, -(2**63) - 1, "9" * 20, "²", 2**63 - 1, "0"])
+def test_an_id_beyond_bigint_is_not_found(db_session, ref):
+    rule = service.create_rule(
+        db_session=db_session,
+        definition={
+            "name": "Failed",
+            "trigger": "payment_failed",
+            "actions": [{"type": "add_tag", "tag": "dunning"}],
+        },
+    )
+    playbook = service.create_playbook(
+        db_session=db_session, name="P", actions=[{"type": "add_tag", "tag": "x"}]
+    )
+    assert service.get_rule(db_session=db_session, name_or_id=ref) is None
+    assert service.get_playbook(db_session=db_session, name_or_id=ref) is None
+    with pytest.raises(NotFound, match="no alert rule"):
+        service.get_rule_or_raise(db_session=db_session, name_or_id=ref)
+    assert service.get_rule(db_session=db_session, name_or_id=str(rule.id)) is rule
+    assert service.get_playbook(db_session=db_session, name_or_id=playbook.id) is playbook

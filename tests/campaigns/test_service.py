@@ -438,3 +438,14 @@ def test_launch_cut_short_is_finished_by_the_next(db_session, settings, tpl, mon
         select(EmailMessage.dedup_key).where(EmailMessage.campaign_id == campaign.id)
     ).all()
     assert len(keys) == len(set(keys)) == 5
+
+
+@pytest.mark.parametrize(
+    "ref", [2**63, -(2**63) - 1, "9" * 20, "#" + "9" * 30, "²", 2**63 - 1, "#0"]
+)
+def test_an_id_beyond_bigint_is_not_found(db_session, tpl, ref) -> None:
+    with pytest.raises(NotFound, match="no campaign"):
+        service.get_campaign(db_session=db_session, name_or_id=ref)
+    with pytest.raises(NotFound, match="no e-mail template"):
+        service.get_template(db_session=db_session, name_or_id=ref)
+    assert service.get_template(db_session=db_session, name_or_id=f"#{tpl.id}") is tpl

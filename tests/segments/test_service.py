@@ -240,3 +240,14 @@ def test_defaults_install_once_and_match(db_session: Session) -> None:
     assert members("Churned") == ["G", "M"]  # the expired trial never paid
     assert members("Promoters") == ["T"]
     assert members("Detractors") == ["H"]
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [2**63, -(2**63) - 1, "9" * 20, "#" + "9" * 30, "2**63", "²", 2**63 - 1, "#0"],
+)
+def test_an_id_beyond_bigint_is_not_found(db_session: Session, ref) -> None:
+    seg = service.create_segment(db_session=db_session, name="Travel", filter_text="mrr > 1")
+    with pytest.raises(NotFound, match="no segment"):
+        service.get_segment(db_session=db_session, name_or_id=ref)
+    assert service.get_segment(db_session=db_session, name_or_id=f" #{seg.id} ") is seg

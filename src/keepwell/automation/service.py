@@ -99,12 +99,23 @@ class RunReport:
 # -- playbooks -------------------------------------------------------------------------------
 
 
+def _as_id(value: str | int) -> int | None:
+    """``value`` as a row id (an int, or ASCII digits), or None when it is not one or lies
+    outside BIGINT's range (the database would reject it)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            return None
+        value = int(value)
+    return value if -(2**63) <= value < 2**63 else None
+
+
 def get_playbook(*, db_session: Session, name_or_id: str | int) -> Playbook | None:
     """A playbook by name or id, or None."""
-    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
-        found = db_session.get(Playbook, int(name_or_id))
-        if found is not None:
-            return found
+    row_id = _as_id(name_or_id)
+    if row_id is not None and (found := db_session.get(Playbook, row_id)) is not None:
+        return found
     return db_session.scalar(select(Playbook).where(Playbook.name == str(name_or_id)))
 
 
@@ -141,10 +152,9 @@ def create_playbook(
 
 def get_rule(*, db_session: Session, name_or_id: str | int) -> AlertRule | None:
     """A rule by name or id, or None."""
-    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
-        found = db_session.get(AlertRule, int(name_or_id))
-        if found is not None:
-            return found
+    row_id = _as_id(name_or_id)
+    if row_id is not None and (found := db_session.get(AlertRule, row_id)) is not None:
+        return found
     return db_session.scalar(select(AlertRule).where(AlertRule.name == str(name_or_id)))
 
 

@@ -85,15 +85,27 @@ def _clean_name(name: str, what: str) -> str:
     return clean
 
 
+def _as_id(value: str | int) -> int | None:
+    """``value`` as a row id (an int, or ASCII digits with an optional ``#``), or None when it
+    is not one or lies outside BIGINT's range (the database would reject it)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        digits = value.strip().removeprefix("#")
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+        value = int(digits)
+    return value if -(2**63) <= value < 2**63 else None
+
+
 def _by_name_or_id(db_session: Session, model, name_or_id: str | int, what: str, hint: str):
     row = None
-    if isinstance(name_or_id, int):
-        row = db_session.get(model, name_or_id)
-    else:
+    if not isinstance(name_or_id, int):
         ref = name_or_id.strip()
         row = db_session.scalars(select(model).where(model.name == ref)).first()
-        if row is None and ref.removeprefix("#").isdigit():
-            row = db_session.get(model, int(ref.removeprefix("#")))
+    row_id = _as_id(name_or_id)
+    if row is None and row_id is not None:
+        row = db_session.get(model, row_id)
     if row is None:
         raise NotFound(f"no {what} {name_or_id!r}", hint=hint)
     return row

@@ -171,18 +171,29 @@ def update_segment(
     return segment
 
 
+def _as_id(value: str | int) -> int | None:
+    """``value`` as a row id (an int, or ASCII digits with an optional ``#``), or None when it
+    is not one or lies outside BIGINT's range (the database would reject it)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        digits = value.strip().removeprefix("#")
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+        value = int(digits)
+    return value if -(2**63) <= value < 2**63 else None
+
+
 def get_segment(*, db_session: Session, name_or_id: str | int) -> Segment:
     """The segment with this name (or id: an int, or ``#<id>``); raises :class:`NotFound`."""
     segment: Segment | None = None
-    if isinstance(name_or_id, int):
-        segment = db_session.get(Segment, name_or_id)
-    else:
+    if not isinstance(name_or_id, int):
         segment = db_session.scalars(
             select(Segment).where(Segment.name == name_or_id.strip())
         ).first()
-        ref = name_or_id.strip().removeprefix("#")
-        if segment is None and ref.isdigit():
-            segment = db_session.get(Segment, int(ref))
+    row_id = _as_id(name_or_id)
+    if segment is None and row_id is not None:
+        segment = db_session.get(Segment, row_id)
     if segment is None:
         raise NotFound(
             f"no segment {name_or_id!r}", hint="`keepwell segments list` shows the segments"
