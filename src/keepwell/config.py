@@ -32,6 +32,8 @@ class Settings(BaseSettings):
         send_rate: most messages per second the sender hands to the SMTP server (0 = no cap).
         send_concurrency: SMTP connections used in parallel.
         stripe_webhook_secret: signing secret of the Stripe webhook endpoint (``whsec_...``).
+        automation_interval_seconds: seconds between the automation runs the web server
+            starts in the background (the first one interval after start-up); 0 = off.
     """
 
     model_config = SettingsConfigDict(env_prefix="KEEPWELL_", env_file=".env", extra="ignore")
@@ -53,6 +55,7 @@ class Settings(BaseSettings):
     send_rate: float = Field(default=0.0, ge=0)
     send_concurrency: int = Field(default=4, ge=1, le=64)
     stripe_webhook_secret: str | None = None
+    automation_interval_seconds: int = Field(default=300, ge=0)
 
     @field_validator("reporting_timezone")
     @classmethod

@@ -29,7 +29,7 @@ def test_exported_names_exist(module: str) -> None:
         ),
         (
             "keepwell.automation.scheduler:run_scheduler",
-            ["settings", "interval_seconds", "stop", "max_runs"],
+            ["settings", "interval_seconds", "stop", "max_runs", "wait_first"],
         ),
     ],
 )

@@ -30,12 +30,15 @@ def run_scheduler(
     *,
     stop: threading.Event | None = None,
     max_runs: int | None = None,
+    wait_first: bool = False,
 ) -> int:
     """Run automation every ``interval_seconds`` until ``stop`` is set; return the run count.
 
-    A failing run is logged and the loop goes on (the next run retries what failed). Runs are
-    idempotent, so two schedulers (or cron and the server) never fire an occurrence twice:
-    the firings' unique dedup key settles any race.
+    The first run is at once, or one interval after the start with ``wait_first`` (the
+    server's choice: starting up does not fire rules). A failing run is logged and the loop
+    goes on (the next run retries what failed). Runs are idempotent, so two schedulers (or
+    cron and the server) never fire an occurrence twice: the firings' unique dedup key settles
+    any race.
     """
     if interval_seconds <= 0:
         from keepwell.errors import InvalidInput
@@ -43,6 +46,8 @@ def run_scheduler(
         raise InvalidInput("must be positive", field="interval_seconds")
     stop = stop or threading.Event()
     runs = 0
+    if wait_first:
+        stop.wait(interval_seconds)
     while not stop.is_set():
         try:
             report = run_once(settings)
