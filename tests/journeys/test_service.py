@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from keepwell.automation import service as automation
 from keepwell.billing.models import BillingPeriod
+from keepwell.campaigns import service as campaigns
 from keepwell.campaigns.service import create_template
 from keepwell.customers.models import CustomerStatus
 from keepwell.email.models import EmailMessage
@@ -15,7 +16,7 @@ from keepwell.email.service import suppress
 from keepwell.errors import AlreadyExists, InvalidInput, NotFound
 from keepwell.events.store import EventStore
 from keepwell.journeys import service
-from keepwell.journeys.defaults import DEFAULT_JOURNEYS, install_defaults
+from keepwell.journeys.defaults import DEFAULT_JOURNEYS, DEFAULT_TEMPLATES, install_defaults
 from keepwell.journeys.models import JourneyEnrollment, JourneyStepRun
 from keepwell.tasks.models import Task
 from keepwell.timeline.models import TimelineEntry
@@ -296,13 +297,11 @@ def test_segment_trigger_and_enrolment_by_a_rule(db_session, auto_settings, temp
     enrollment = db_session.scalars(
         select(JourneyEnrollment).where(JourneyEnrollment.customer_id == iva.id)
     ).one()
-    # the same run advanced the journey: the 30-day e-mail failed (no template), retried later;
+    # the same run advanced the journey: the 30-day e-mail (a default template) was queued and
     # the 7-days-before wait is computed from the renewal date (2026-04-01 - 7 days)
-    create_template(
-        db_session=db_session, name="renewal-reminder-30", subject="30", html="<p>30</p>"
-    )
-    automation.run(db_session=db_session, settings=auto_settings, now=at(2026, 3, 10, 1))
     assert enrollment.position == 2 and enrollment.due_at == at(2026, 3, 25)
+    queued = db_session.scalars(select(EmailMessage).where(EmailMessage.customer_id == iva.id))
+    assert [m.subject for m in queued] == ["Your pro renews in 30 days"]
 
 
 def test_enrol_errors(db_session, auto_settings):
@@ -359,8 +358,19 @@ def test_bad_journey_definitions_name_the_field(db_session):
 
 def test_install_defaults_is_idempotent(db_session):
     created = install_defaults(db_session=db_session)
-    assert created == [j["name"] for j in DEFAULT_JOURNEYS] + ["rule Renewal in 30 days (disabled)"]
+    assert created == [f"template {t}" for t in DEFAULT_TEMPLATES] + [
+        j["name"] for j in DEFAULT_JOURNEYS
+    ] + ["rule Renewal in 30 days (disabled)"]
     assert install_defaults(db_session=db_session) == []
+    # every template a default journey sends exists (and renders: saved templates compiled)
+    sent = {
+        step["template"]
+        for j in DEFAULT_JOURNEYS
+        for step in j["steps"]
+        if step.get("kind") == "send_email"
+    }
+    for name in sent:
+        assert campaigns.get_template(db_session=db_session, name_or_id=name).name == name
     names = [j.name for j in service.list_journeys(db_session=db_session)]
     assert names == sorted(j["name"] for j in DEFAULT_JOURNEYS)
     win_back = service.get_journey_or_raise(db_session=db_session, name_or_id="Win-back churned")

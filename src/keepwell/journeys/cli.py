@@ -128,9 +128,8 @@ def install_defaults_command() -> None:
     if created:
         console.print("Installed: " + ", ".join(created))
         console.print(
-            "E-mail steps use templates onboarding-day-0, onboarding-day-7, renewal-reminder-30, "
-            "renewal-reminder-7, win-back-lapsed, win-back-churned-1/-2: create them with "
-            "`keepwell templates create`."
+            "The e-mail templates are plain starting versions: preview and edit them with "
+            "`keepwell templates show|preview`."
         )
     else:
         console.print("The ready-made journeys are already installed.")

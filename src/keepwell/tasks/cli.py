@@ -45,8 +45,10 @@ def _table(db_session, tasks: list[Task], title: str) -> Table:
     from keepwell.users.models import StaffUser
 
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    # short columns keep their full width on a narrow terminal; owner and title fold
+    widths = {"id": 3, "due": 11, "priority": 8, "status": 11, "customer": 8}
     for col in ("id", "due", "priority", "status", "customer", "owner", "title"):
-        table.add_column(col, no_wrap=col != "title", overflow="fold")
+        table.add_column(col, no_wrap=col in widths, min_width=widths.get(col), overflow="fold")
     for t in tasks:
         customer = db_session.get(Customer, t.customer_id)
         owner = db_session.get(StaffUser, t.owner_id) if t.owner_id else None
