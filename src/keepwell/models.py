@@ -52,6 +52,19 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 """Primary-key type: BIGINT, except INTEGER on SQLite so it aliases the rowid."""
 
 
+def row_id(value: str | int) -> int | None:
+    """``value`` as a row id (an int, or ASCII digits with an optional ``#``), or None when it
+    is not one or lies outside BIGINT's range (the database would reject it)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        digits = value.strip().removeprefix("#")
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+        value = int(digits)
+    return value if -(2**63) <= value < 2**63 else None
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)

@@ -26,7 +26,7 @@ from keepwell.automation.triggers import TRIGGERS, Hit, TriggerContext
 from keepwell.config import Settings
 from keepwell.customers.models import Customer
 from keepwell.errors import AlreadyExists, InvalidInput, KeepwellError, NotFound
-from keepwell.models import utcnow
+from keepwell.models import row_id, utcnow
 from keepwell.timeline.service import record
 
 __all__ = [
@@ -99,22 +99,10 @@ class RunReport:
 # -- playbooks -------------------------------------------------------------------------------
 
 
-def _as_id(value: str | int) -> int | None:
-    """``value`` as a row id (an int, or ASCII digits), or None when it is not one or lies
-    outside BIGINT's range (the database would reject it)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        if not (value.isascii() and value.isdigit()):
-            return None
-        value = int(value)
-    return value if -(2**63) <= value < 2**63 else None
-
-
 def get_playbook(*, db_session: Session, name_or_id: str | int) -> Playbook | None:
     """A playbook by name or id, or None."""
-    row_id = _as_id(name_or_id)
-    if row_id is not None and (found := db_session.get(Playbook, row_id)) is not None:
+    found_id = row_id(name_or_id)
+    if found_id is not None and (found := db_session.get(Playbook, found_id)) is not None:
         return found
     return db_session.scalar(select(Playbook).where(Playbook.name == str(name_or_id)))
 
@@ -152,8 +140,8 @@ def create_playbook(
 
 def get_rule(*, db_session: Session, name_or_id: str | int) -> AlertRule | None:
     """A rule by name or id, or None."""
-    row_id = _as_id(name_or_id)
-    if row_id is not None and (found := db_session.get(AlertRule, row_id)) is not None:
+    found_id = row_id(name_or_id)
+    if found_id is not None and (found := db_session.get(AlertRule, found_id)) is not None:
         return found
     return db_session.scalar(select(AlertRule).where(AlertRule.name == str(name_or_id)))
 

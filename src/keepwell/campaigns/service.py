@@ -41,7 +41,7 @@ from keepwell.email import service as email_service
 from keepwell.email.addresses import normalize_address, suppression_key
 from keepwell.email.models import EmailMessage, EmailSuppression
 from keepwell.errors import AlreadyExists, InvalidInput, NotFound
-from keepwell.models import utcnow
+from keepwell.models import row_id, utcnow
 from keepwell.timeline import service as timeline
 from keepwell.timeline.models import TimelineEntry
 
@@ -85,27 +85,14 @@ def _clean_name(name: str, what: str) -> str:
     return clean
 
 
-def _as_id(value: str | int) -> int | None:
-    """``value`` as a row id (an int, or ASCII digits with an optional ``#``), or None when it
-    is not one or lies outside BIGINT's range (the database would reject it)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        digits = value.strip().removeprefix("#")
-        if not (digits.isascii() and digits.isdigit()):
-            return None
-        value = int(digits)
-    return value if -(2**63) <= value < 2**63 else None
-
-
 def _by_name_or_id(db_session: Session, model, name_or_id: str | int, what: str, hint: str):
     row = None
     if not isinstance(name_or_id, int):
         ref = name_or_id.strip()
         row = db_session.scalars(select(model).where(model.name == ref)).first()
-    row_id = _as_id(name_or_id)
-    if row is None and row_id is not None:
-        row = db_session.get(model, row_id)
+    found_id = row_id(name_or_id)
+    if row is None and found_id is not None:
+        row = db_session.get(model, found_id)
     if row is None:
         raise NotFound(f"no {what} {name_or_id!r}", hint=hint)
     return row

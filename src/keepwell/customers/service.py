@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from keepwell.billing import service as billing_service
 from keepwell.customers.models import Customer, CustomerStatus, Tag, customer_tags
 from keepwell.errors import InvalidInput, NotFound
-from keepwell.models import utcnow
+from keepwell.models import row_id, utcnow
 from keepwell.users.models import StaffUser
 
 SORTABLE = {
@@ -72,8 +72,8 @@ def get_or_raise(*, db_session: Session, ref: str) -> Customer:
     Raises :class:`NotFound` with a hint when there is none.
     """
     customer: Customer | None
-    if ref.startswith("#") and ref[1:].isdigit():
-        customer = get(db_session=db_session, customer_id=int(ref[1:]))
+    if ref.startswith("#") and (found_id := row_id(ref)) is not None:
+        customer = get(db_session=db_session, customer_id=found_id)
     else:
         customer = get_by_external_id(db_session=db_session, external_id=ref)
     if customer is None:

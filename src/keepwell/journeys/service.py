@@ -26,7 +26,7 @@ from keepwell.customers.models import Customer, CustomerStatus
 from keepwell.errors import AlreadyExists, InvalidInput, KeepwellError, NotFound
 from keepwell.journeys import definitions
 from keepwell.journeys.models import Journey, JourneyEnrollment, JourneyStep, JourneyStepRun
-from keepwell.models import utcnow
+from keepwell.models import row_id, utcnow
 from keepwell.timeline.service import record
 
 __all__ = [
@@ -88,10 +88,9 @@ class AdvanceReport:
 
 def get_journey(*, db_session: Session, name_or_id: str | int) -> Journey | None:
     """A journey by name or id, or None."""
-    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
-        found = db_session.get(Journey, int(name_or_id))
-        if found is not None:
-            return found
+    found_id = row_id(name_or_id)
+    if found_id is not None and (found := db_session.get(Journey, found_id)) is not None:
+        return found
     return db_session.scalar(select(Journey).where(Journey.name == str(name_or_id)))
 
 

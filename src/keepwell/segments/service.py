@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from keepwell.customers.models import Customer
 from keepwell.errors import AlreadyExists, InvalidInput, NotFound
-from keepwell.models import UTCDateTime, utcnow
+from keepwell.models import UTCDateTime, row_id, utcnow
 from keepwell.segments.filters import compile_filter, validate_filter
 from keepwell.segments.models import (
     Segment,
@@ -171,19 +171,6 @@ def update_segment(
     return segment
 
 
-def _as_id(value: str | int) -> int | None:
-    """``value`` as a row id (an int, or ASCII digits with an optional ``#``), or None when it
-    is not one or lies outside BIGINT's range (the database would reject it)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        digits = value.strip().removeprefix("#")
-        if not (digits.isascii() and digits.isdigit()):
-            return None
-        value = int(digits)
-    return value if -(2**63) <= value < 2**63 else None
-
-
 def get_segment(*, db_session: Session, name_or_id: str | int) -> Segment:
     """The segment with this name (or id: an int, or ``#<id>``); raises :class:`NotFound`."""
     segment: Segment | None = None
@@ -191,9 +178,9 @@ def get_segment(*, db_session: Session, name_or_id: str | int) -> Segment:
         segment = db_session.scalars(
             select(Segment).where(Segment.name == name_or_id.strip())
         ).first()
-    row_id = _as_id(name_or_id)
-    if segment is None and row_id is not None:
-        segment = db_session.get(Segment, row_id)
+    found_id = row_id(name_or_id)
+    if segment is None and found_id is not None:
+        segment = db_session.get(Segment, found_id)
     if segment is None:
         raise NotFound(
             f"no segment {name_or_id!r}", hint="`keepwell segments list` shows the segments"
