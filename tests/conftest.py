@@ -21,6 +21,9 @@ from keepwell import migrate
 from keepwell.config import Settings
 from keepwell.db import make_engine
 
+# CLI tests read Rich tables: give them room whatever terminal (or none) runs the tests
+os.environ["COLUMNS"] = "200"
+
 PG_ADMIN_URL = os.environ.get(
     "KEEPWELL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -134,4 +134,6 @@ def test_two_processes_append_at_once(store: EventStore) -> None:
         _, err = child.communicate(timeout=180)
         assert child.returncode == 0, err
     assert store.count() == len(read_all(store)) == 2 * n * k
-    assert store.version() == 2 * n  # one commit each; the table's creation is version 0
+    # one commit per append; the table's creation is version 0 -- when both processes race to
+    # create it, delta-rs may write the losing creation as one more (metadata-only) commit
+    assert store.version() in (2 * n, 2 * n + 1)
