@@ -56,7 +56,7 @@ def _print_headline(result) -> None:
         "  keepwell report churn                      churn and retention by month\n"
         "  keepwell report all --html report.html     the full report with charts\n"
         "  keepwell report list                       every metric keepwell computes\n"
-        "  keepwell risk train && keepwell risk worklist   who is at risk, and why\n"
+        "  keepwell risk train && keepwell risk score   churn risk (then: risk worklist)\n"
         "  keepwell segments install-defaults         ready-made segments (then: refresh)\n"
         "  keepwell users create --email you@example.com --name You --role admin\n"
         "  keepwell serve                             the web app on http://127.0.0.1:8000"
