@@ -1,0 +1,79 @@
+"""The fast paths of event ingestion give the same answers as the careful ones: the one-query
+customer check (SQLite and PostgreSQL) and bad rows inside big otherwise clean batches."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy.orm import Session
+
+from keepwell.web.ingest import InvalidRows, parse_events, unknown_customers
+from tests.factories import make_customer
+
+
+def test_unknown_customers_names_exactly_the_missing_ids(db_session: Session) -> None:
+    for ext in ("acme", "o'brien", "ünï-😀", "50%_off"):
+        make_customer(db_session, external_id=ext)
+    asked = ["acme", "o'brien", "ünï-😀", "50%_off", "acme", "ACME", "o'brien ", "50%", "nobody"]
+    assert unknown_customers(db_session=db_session, external_ids=asked) == {
+        "ACME",
+        "o'brien ",
+        "50%",
+        "nobody",
+    }
+    assert unknown_customers(db_session=db_session, external_ids=[]) == set()
+
+
+def test_unknown_customers_takes_more_ids_than_one_chunk(db_session: Session) -> None:
+    make_customer(db_session, external_id="known_1")
+    make_customer(db_session, external_id="known_2")
+    asked = [f"stranger_{i}" for i in range(12_000)] + ["known_1", "known_2"]
+    unknown = unknown_customers(db_session=db_session, external_ids=asked)
+    assert len(unknown) == 12_000
+    assert "known_1" not in unknown and "known_2" not in unknown
+    assert "stranger_11999" in unknown
+
+
+def _row(i: int) -> dict:
+    return {
+        "customer_id": f"c{i % 7}",
+        "event": "login",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "value": i,
+        "properties": {"n": i} if i % 2 else None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"occurred_at": "2026-01-01T00:00:00"}, "occurred_at"),
+        ({"customer_id": None}, "customer_id"),
+        ({"colour": "red"}, "colour"),
+        ({"properties": "plan=pro"}, "properties"),
+        ({"value": "1.5"}, "value"),
+    ],
+)
+def test_one_bad_row_in_ten_thousand_is_named_by_its_number(change: dict, field: str) -> None:
+    rows = [_row(i) for i in range(10_000)]
+    rows[7776] = {**rows[7776], **change}
+    with pytest.raises(InvalidRows) as caught:
+        parse_events(json.dumps(rows).encode(), json_lines=False)
+    assert caught.value.total == 1
+    assert [(e["row"], e.get("field")) for e in caught.value.errors] == [(7777, field)]
+
+
+def test_json_lines_count_blank_lines_in_row_numbers_of_bad_rows() -> None:
+    lines = [json.dumps(_row(i)) for i in range(3000)]
+    lines.insert(10, "")  # line 11 is blank
+    lines[2000] = json.dumps({**_row(1999), "extra": 1})  # line 2001
+    body = "\n".join(lines).encode()
+    with pytest.raises(InvalidRows) as caught:
+        parse_events(body, json_lines=True)
+    assert [(e["row"], e.get("field")) for e in caught.value.errors] == [(2001, "extra")]
+    clean = "\n".join(line for i, line in enumerate(lines) if i != 2000).encode()
+    table = parse_events(clean, json_lines=True)
+    assert table.num_rows == 2999
+    assert table.column("value").to_pylist()[:2] == [0.0, 1.0]
+    assert table.column("properties").to_pylist()[:2] == [None, '{"n":1}']
