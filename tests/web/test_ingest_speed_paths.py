@@ -8,6 +8,7 @@ import json
 import pytest
 from sqlalchemy.orm import Session
 
+from keepwell.errors import InvalidInput
 from keepwell.web.ingest import InvalidRows, parse_events, unknown_customers
 from tests.factories import make_customer
 
@@ -77,3 +78,58 @@ def test_json_lines_count_blank_lines_in_row_numbers_of_bad_rows() -> None:
     assert table.num_rows == 2999
     assert table.column("value").to_pylist()[:2] == [0.0, 1.0]
     assert table.column("properties").to_pylist()[:2] == [None, '{"n":1}']
+
+
+def test_a_committed_key_is_skipped_even_when_its_body_no_longer_passes(tmp_path) -> None:
+    """The key is looked up by the store's append; a retry failing the checks still skips."""
+    from keepwell.events.store import EventStore
+    from keepwell.web.ingest import append_events
+
+    store = EventStore(tmp_path / "events")
+    row = {"customer_id": "acme", "event": "login", "occurred_at": "2026-01-01T00:00:00Z"}
+    body = json.dumps([row]).encode()
+    with _sqlite_session(tmp_path) as db_session:
+        make_customer(db_session, external_id="acme")
+        rows, first = append_events(
+            db_session=db_session, store=store, body=body, json_lines=False, idempotency_key="k1"
+        )
+        assert (rows, first.skipped) == (1, False)
+        rows, again = append_events(
+            db_session=db_session, store=store, body=body, json_lines=False, idempotency_key="k1"
+        )
+        assert (rows, again.skipped) == (0, True)
+        stranger = json.dumps([{**row, "customer_id": "nobody"}]).encode()
+        rows, retry = append_events(
+            db_session=db_session,
+            store=store,
+            body=stranger,
+            json_lines=False,
+            idempotency_key="k1",
+        )
+        assert (rows, retry.skipped) == (0, True)
+        with pytest.raises(InvalidRows):  # a new key with the same body is checked
+            append_events(
+                db_session=db_session,
+                store=store,
+                body=stranger,
+                json_lines=False,
+                idempotency_key="k2",
+            )
+        with pytest.raises(InvalidInput):
+            append_events(
+                db_session=db_session,
+                store=store,
+                body=b"{",
+                json_lines=False,
+                idempotency_key="k3",
+            )
+    assert store.version() == 1  # one commit: the first batch
+
+
+def _sqlite_session(tmp_path):
+    from keepwell import migrate
+    from keepwell.db import make_engine, session_scope
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'kw.db'}")
+    migrate.upgrade(engine)
+    return session_scope(engine)

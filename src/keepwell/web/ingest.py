@@ -13,8 +13,8 @@ with a zone offset or ``Z``: keepwell never guesses a zone) are required; ``user
 Speed: no ORM and no per-row object is built. orjson parses the body; Arrow converts and checks
 the columns of a clean batch (only a batch with a problem is walked row by row, to name it);
 customers are checked in one query (the ids as one array parameter); the table goes to
-:meth:`EventStore.append` in one atomic commit. An
-``Idempotency-Key`` becomes the store's batch key, so a retried request is written once.
+:meth:`EventStore.append` in one atomic commit. An ``Idempotency-Key`` becomes the store's
+batch key, so a retried request is written once.
 """
 
 from __future__ import annotations
@@ -364,14 +364,28 @@ def append_events(
 ) -> tuple[int, AppendResult]:
     """Parse, check (also that every customer exists) and append a batch in one commit.
 
-    Returns the number of rows in the batch and the store's result (``skipped`` when the
-    idempotency key was used before: then nothing is parsed or written again).
+    Returns the number of rows written and the store's result (``skipped``, with 0 rows, when
+    the idempotency key was used before: nothing is written again).
+
+    The key is looked up once, by :meth:`EventStore.append` (opening the Delta log costs about
+    as much as checking the customers, so it is not looked up before parsing too); a retry whose
+    body no longer passes the checks (say a customer was deleted since) is still answered
+    ``skipped`` when its key was committed.
     """
     key = batch_key_for(idempotency_key) if idempotency_key else None
-    if key is not None and store.has_batch(key):
-        return 0, AppendResult(
-            rows=0, files=0, version=store.version(), skipped=True, batch_key=key
-        )
+    try:
+        table = _checked_table(db_session=db_session, body=body, json_lines=json_lines)
+    except InvalidInput:
+        if key is not None and store.has_batch(key):
+            return 0, AppendResult(
+                rows=0, files=0, version=store.version(), skipped=True, batch_key=key
+            )
+        raise
+    result = store.append(table, batch_key=key)
+    return (0 if result.skipped else table.num_rows), result
+
+
+def _checked_table(*, db_session: Session, body: bytes, json_lines: bool) -> pa.Table:
     table = parse_events(body, json_lines=json_lines)
     ids = table.column("customer_id")
     unknown = unknown_customers(db_session=db_session, external_ids=pc.unique(ids).to_pylist())
@@ -389,7 +403,7 @@ def append_events(
         errors.raise_if_any()
     if table.num_rows == 0:
         raise InvalidInput("the batch has no events", field="body", expected="at least one row")
-    return table.num_rows, store.append(table, batch_key=key)
+    return table
 
 
 def _row_numbers(body: bytes, *, json_lines: bool, count: int) -> list[int]:
