@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import quote
 
 from tests.web.conftest import Live, unique
 from tests.web.test_api import assert_problem
@@ -98,6 +99,10 @@ def test_campaigns_and_templates_read(live: Live) -> None:
         assert isinstance(api.get("/v1/campaigns").json(), list)
         assert isinstance(api.get("/v1/email-templates").json(), list)
         assert_problem(api.get("/v1/campaigns/no-such-campaign"), 404)
+        # not ids: a superscript digit, a number beyond BIGINT (found by schemathesis)
+        for ref in ("²", "#²", str(2**63), "#" + str(2**64)):
+            assert_problem(api.get(f"/v1/campaigns/{quote(ref, safe='')}"), 404)
+            assert_problem(api.get(f"/v1/segments/{quote(ref, safe='')}"), 404)
 
 
 def test_alert_rules_are_admin_settings(live: Live) -> None:

@@ -44,15 +44,6 @@ def _staff_id(db_session, email: str | None) -> int | None:
     return user.id
 
 
-def _ref(name: str) -> str:
-    """``name`` for a name-or-id lookup; a number beyond any id is simply not found (services
-    would hand it to the database, which cannot hold it)."""
-    digits = name.strip().removeprefix("#")
-    if digits.isdigit() and int(digits) > 2**62:
-        raise NotFound(f"no such item {name!r}")
-    return name
-
-
 def _customer_id(db_session, external_id: str | None, field: str = "customer_id") -> int | None:
     if external_id is None:
         return None
@@ -349,7 +340,7 @@ def preview_segment(body: FilterIn, db_session: DbSession, _: Reader) -> Row:
 def get_segment(name: Name, db_session: DbSession, _: Reader) -> Row:
     from keepwell.segments import service
 
-    segment = service.get_segment(db_session=db_session, name_or_id=_ref(name))
+    segment = service.get_segment(db_session=db_session, name_or_id=name)
     return row(segment, count=service.count(db_session=db_session, segment=segment))
 
 
@@ -363,7 +354,7 @@ def segment_members(
 ) -> Row:
     from keepwell.segments import service
 
-    segment = service.get_segment(db_session=db_session, name_or_id=_ref(name))
+    segment = service.get_segment(db_session=db_session, name_or_id=name)
     page = service.members(db_session=db_session, segment=segment, limit=limit, offset=offset)
     return {
         "total": page.total,
@@ -382,7 +373,7 @@ def segment_members(
 def delete_segment(name: Name, db_session: DbSession, _: Writer) -> Response:
     from keepwell.segments import service
 
-    segment = service.get_segment(db_session=db_session, name_or_id=_ref(name))
+    segment = service.get_segment(db_session=db_session, name_or_id=name)
     service.delete_segment(db_session=db_session, segment=segment)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -401,7 +392,7 @@ def list_campaigns(db_session: DbSession, _: Reader) -> list[Row]:
 def get_campaign(name: Name, db_session: DbSession, _: Reader) -> Row:
     from keepwell.campaigns import service
 
-    campaign = service.get_campaign(db_session=db_session, name_or_id=_ref(name))
+    campaign = service.get_campaign(db_session=db_session, name_or_id=name)
     return row(campaign, variants=[row(v) for v in campaign.variants])
 
 
@@ -420,7 +411,7 @@ def list_templates(db_session: DbSession, _: Reader) -> list[Row]:
 def _rule(db_session, name: str):
     from keepwell.automation import service
 
-    return service.get_rule_or_raise(db_session=db_session, name_or_id=_ref(name))
+    return service.get_rule_or_raise(db_session=db_session, name_or_id=name)
 
 
 def _rule_row(rule: Any) -> Row:
