@@ -62,6 +62,8 @@ def auth(fuzz_server) -> dict[str, str]:
 @settings(
     max_examples=30,
     deadline=None,
+    derandomize=True,  # the same cases every run: CI stays stable; explore with a random seed
+    # locally (`--hypothesis-seed=...` after removing this) when changing the API
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_no_server_errors(case, auth) -> None:
