@@ -167,7 +167,8 @@ def _on_keepwell(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # the handler runs outside the ``except`` block: pass the exception for its traceback
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         request, 500, "an unexpected error occurred; it was logged on the server", kind="internal"
     )
