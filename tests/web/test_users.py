@@ -211,3 +211,28 @@ def test_serve_prepares_an_empty_database_and_refuses_an_old_one(tmp_path) -> No
             prepare_database(engine)
     finally:
         engine.dispose()
+
+
+def test_token_use_survives_a_write_by_another_sqlite_connection(tmp_path) -> None:
+    """SQLite cannot turn a read transaction into a write one after another connection wrote
+    ("database is locked" at once); the last-used stamp is skipped, the token still works."""
+    from sqlalchemy import text
+
+    from keepwell.users.models import ApiToken
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'k.db'}")
+    migrate.upgrade(engine)
+    with Session(engine) as setup:
+        service.create(db_session=setup, email="t@example.com", name="T", role=Role.admin)
+        _, secret = service.create_token(
+            db_session=setup, email="t@example.com", name="sync", scopes=("read",)
+        )
+        setup.commit()
+    with Session(engine) as request_session:
+        request_session.execute(select(ApiToken.id)).all()  # the request's read snapshot
+        with engine.begin() as other:  # another request writes meanwhile
+            other.execute(text("UPDATE staff_users SET name = 'T2'"))
+        principal = service.authenticate_token(db_session=request_session, secret=secret)
+        assert principal is not None and principal.user.email == "t@example.com"
+        assert "read" in principal.scopes
+    engine.dispose()

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from keepwell.errors import AlreadyExists, InvalidInput, NotFound
@@ -374,6 +375,18 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 """``last_used_at`` is written at most this often per token (not on every request)."""
 
 
+def _touch(db_session: Session, token: ApiToken, now) -> None:
+    """Record ``last_used_at``, best effort: on SQLite a read transaction cannot become a write
+    one after another connection wrote ("database is locked" at once, whatever the busy
+    timeout); a missed stamp must not fail the request."""
+    try:
+        with db_session.begin_nested():
+            token.last_used_at = now
+            db_session.flush()
+    except OperationalError:
+        db_session.expire(token, ["last_used_at"])
+
+
 def authenticate_token(*, db_session: Session, secret: str) -> Principal | None:
     """The principal for an API token secret, or None if it is unknown, revoked or its user
     is disabled."""
@@ -386,8 +399,7 @@ def authenticate_token(*, db_session: Session, secret: str) -> Principal | None:
         return None
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = now
-        db_session.flush()
+        _touch(db_session, token, now)
     scopes = frozenset(token.scopes) & ROLE_SCOPES[token.created_by.role]
     return Principal(user=token.created_by, scopes=scopes, via="token", token_id=token.id)
 
