@@ -1,7 +1,7 @@
 """Metric results cached on disk, keyed by (metric, parameters, data version).
 
 The *data version* changes whenever anything a metric reads changes: the operational tables
-(:func:`operational_digest`: the snapshot fingerprint without login stamps), the event store
+(:func:`keepwell.metrics.operational.fingerprint`, which ignores login stamps), the event store
 (its Delta version) and the daily rollup (the event-store version it covers). Reading it
 costs a few indexed aggregate queries and two Delta log reads, never a scan of the events::
 
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Engine
 
 from keepwell.config import Settings
 
@@ -50,7 +50,6 @@ __all__ = [
     "dashboard_figures",
     "dashboard_range",
     "data_version",
-    "operational_digest",
     "warm",
 ]
 
@@ -81,59 +80,16 @@ STATS = CacheStats()
 """Counts of this process (tests check that a second page view computes nothing)."""
 
 
-def operational_digest(conn: Connection) -> str:
-    """Like :func:`keepwell.metrics.operational.fingerprint` (row count, highest id and latest
-    ``updated_at`` per table metrics read), except that staff users count by what metrics use
-    (id, e-mail, name): a login stamps the user's ``updated_at`` and must not make every
-    cached result stale."""
-    from keepwell.billing.models import Invoice, Order, Subscription
-    from keepwell.customers.models import Customer, Tag, customer_tags
-    from keepwell.metrics.operational import SNAPSHOT_FORMAT
-    from keepwell.support.models import Ticket
-    from keepwell.surveys.models import SurveyResponse
-    from keepwell.users.models import StaffUser
-
-    parts: list[Any] = [SNAPSHOT_FORMAT, conn.engine.url.render_as_string(hide_password=True)]
-    for model in (Customer, Tag, Subscription, Invoice, Order, SurveyResponse, Ticket):
-        parts.append(
-            tuple(
-                conn.execute(
-                    select(func.count(), func.max(model.id), func.max(model.updated_at))
-                ).one()
-            )
-        )
-    parts.append(
-        tuple(
-            conn.execute(
-                select(
-                    func.count(),
-                    func.sum(customer_tags.c.customer_id),
-                    func.sum(customer_tags.c.tag_id),
-                    func.max(customer_tags.c.created_at),
-                )
-            ).one()
-        )
-    )
-    parts.append(
-        [
-            tuple(r)
-            for r in conn.execute(
-                select(StaffUser.id, StaffUser.email, StaffUser.name).order_by(StaffUser.id)
-            )
-        ]
-    )
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
-
-
 def data_version(settings: Settings, engine: Engine) -> str:
     """A digest of the data behind every metric: the operational tables
-    (:func:`operational_digest`), the event-store version, the rollup's coverage and the
-    reporting time zone."""
+    (:func:`keepwell.metrics.operational.fingerprint`), the event-store version, the rollup's
+    coverage and the reporting time zone."""
     from keepwell.events.store import EventStore
+    from keepwell.metrics.operational import fingerprint
     from keepwell.metrics.rollup import Rollup
 
     with engine.connect() as conn:
-        operational = operational_digest(conn)
+        operational = fingerprint(conn)
     parts = [
         FORMAT,
         operational,
