@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +64,24 @@ def row_id(value: str | int) -> int | None:
             return None
         value = int(digits)
     return value if -(2**63) <= value < 2**63 else None
+
+
+def apply_changes(row: Any, new: dict[str, Any]) -> dict[str, list[Any]]:
+    """Set ``new`` values on ``row``; return what changed as ``{name: [old, new]}`` in JSON
+    terms (timestamps as ISO text, enums as their values), for timeline entries."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return value.value if isinstance(value, enum.Enum) else value
+
+    changes: dict[str, list[Any]] = {}
+    for name, value in new.items():
+        old = getattr(row, name)
+        if old != value:
+            changes[name] = [plain(old), plain(value)]
+            setattr(row, name, value)
+    return changes
 
 
 def utcnow() -> datetime:

@@ -39,7 +39,7 @@ from keepwell.billing.models import (
 from keepwell.customers.models import Customer
 from keepwell.deals.models import Deal, DealKind, DealStage, DealStageChange, StageOutcome
 from keepwell.errors import InvalidInput, NotFound
-from keepwell.models import utcnow
+from keepwell.models import apply_changes, utcnow
 from keepwell.money import format_money
 from keepwell.tasks.service import UNSET, parse_due
 from keepwell.tasks.staff import get_staff_or_raise
@@ -360,24 +360,11 @@ def update_deal(
         new["owner_id"] = owner_id
     if expected_close_at is not UNSET:
         new["expected_close_at"] = parse_due(expected_close_at, field="expected_close_at")
-    changes = {}
-    for name, value in new.items():
-        old = getattr(deal, name)
-        if old != value:
-            changes[name] = [_plain(old), _plain(value)]
-            setattr(deal, name, value)
+    changes = apply_changes(deal, new)
     if changes:
         db_session.flush()
         _record(db_session, deal, f"Deal updated: {deal.title}", actor_id, changes=changes)
     return deal
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, DealKind):
-        return value.value
-    return value
 
 
 def move_deal(

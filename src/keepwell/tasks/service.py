@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from keepwell.customers.models import Customer
 from keepwell.errors import InvalidInput, NotFound
-from keepwell.models import utcnow
+from keepwell.models import apply_changes, utcnow
 from keepwell.tasks.models import Task, TaskPriority, TaskStatus
 from keepwell.tasks.staff import get_staff_or_raise, label
 from keepwell.timeline import service as timeline
@@ -253,24 +253,11 @@ def update_task(
                 expected="open or in_progress on an open task (use complete/cancel/reopen)",
             )
         new["status"] = target
-    changes = {}
-    for name, value in new.items():
-        old = getattr(task, name)
-        if old != value:
-            changes[name] = [_plain(old), _plain(value)]
-            setattr(task, name, value)
+    changes = apply_changes(task, new)
     if changes:
         db_session.flush()
         _record(db_session, task, f"Task updated: {task.title}", actor_id, changes=changes)
     return task
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, TaskPriority | TaskStatus):
-        return value.value
-    return value
 
 
 def _close(db_session: Session, task_id: int, status: TaskStatus, actor_id, at) -> Task:
