@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         stripe_webhook_secret: signing secret of the Stripe webhook endpoint (``whsec_...``).
         automation_interval_seconds: seconds between the automation runs the web server
             starts in the background (the first one interval after start-up); 0 = off.
+        warm_interval_seconds: how often the web server checks whether the data changed and,
+            if so, recomputes the dashboard's figures in the background; 0 = off.
+        dashboard_wait_seconds: how long a dashboard request waits for figures being computed
+            before it shows the previous figures (or a "computing" notice) instead.
     """
 
     model_config = SettingsConfigDict(env_prefix="KEEPWELL_", env_file=".env", extra="ignore")
@@ -56,6 +60,8 @@ class Settings(BaseSettings):
     send_concurrency: int = Field(default=4, ge=1, le=64)
     stripe_webhook_secret: str | None = None
     automation_interval_seconds: int = Field(default=300, ge=0)
+    warm_interval_seconds: int = Field(default=60, ge=0)
+    dashboard_wait_seconds: float = Field(default=10.0, ge=0)
 
     @field_validator("reporting_timezone")
     @classmethod

@@ -26,12 +26,13 @@ from tests.factories import make_customer, make_invoice
 from tests.web.conftest import free_port
 
 
-def _home(tmp_path: Path, interval: int) -> Settings:
+def _home(tmp_path: Path, interval: int, warm: int = 0) -> Settings:
     """A migrated temp home with a failed payment and a rule that tags its customer."""
     settings = Settings(
         home=tmp_path / "home",
         secret_key="server-test-" + "k" * 32,
         automation_interval_seconds=interval,
+        warm_interval_seconds=warm,
     )
     settings.home.mkdir()
     engine = make_engine(settings.resolved_database_url)
@@ -109,6 +110,28 @@ def test_interval_zero_starts_no_scheduler(tmp_path: Path) -> None:
     assert not thread.is_alive()
     assert not hasattr(app.state, "automation_thread")
     assert _state(settings) == (0, [])
+
+
+def test_the_server_warms_the_dashboard_and_stops_the_warmer(tmp_path: Path) -> None:
+    from keepwell.reports import cache
+
+    settings = _home(tmp_path, interval=0, warm=1)
+    app, server, thread = _serve(settings)
+    warmer = app.state.warm_thread
+    deadline = time.monotonic() + 120
+    while not getattr(app.state, "warmed_versions", None):
+        assert time.monotonic() < deadline, "the dashboard was never warmed"
+        time.sleep(0.1)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        version = cache.data_version(settings, engine)
+    finally:
+        engine.dispose()
+    assert app.state.warmed_versions == [version]
+    assert any((settings.home / "cache" / "metrics" / version).iterdir())
+    server.should_exit = True
+    thread.join(timeout=40)
+    assert not thread.is_alive() and not warmer.is_alive()
 
 
 def test_the_first_run_waits_one_interval(tmp_path: Path) -> None:

@@ -26,10 +26,11 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,11 @@ __all__ = [
     "CacheStats",
     "DashboardFigures",
     "MetricsCache",
+    "NotCached",
     "dashboard_figures",
     "dashboard_range",
     "data_version",
+    "stored_versions",
     "warm",
 ]
 
@@ -80,6 +83,10 @@ STATS = CacheStats()
 """Counts of this process (tests check that a second page view computes nothing)."""
 
 
+class NotCached(LookupError):
+    """A read-only :class:`MetricsCache` holds no result for this key."""
+
+
 def data_version(settings: Settings, engine: Engine) -> str:
     """A digest of the data behind every metric: the operational tables
     (:func:`keepwell.metrics.operational.fingerprint`), the event-store version, the rollup's
@@ -105,20 +112,54 @@ def _key(kind: str, name: str, params: Mapping[str, Any]) -> str:
     return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
 
 
+def stored_versions(settings: Settings) -> list[str]:
+    """The data versions with stored results, most recently written first."""
+    root = settings.home.resolve() / "cache" / "metrics"
+    dirs = [p for p in root.iterdir() if p.is_dir()] if root.exists() else []
+    dirs.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return [p.name for p in dirs]
+
+
 class MetricsCache:
     """The metrics cache of one store, for one unit of work (a page request, a warm run).
 
-    The data version is read once, when first needed. The metric sources are opened only on
-    a miss (and closed by :meth:`close`, or the ``with`` block).
+    The data version is read once, when first needed (or given: ``version``, e.g. an older one
+    from :func:`stored_versions`). The metric sources are opened only on a miss (and closed by
+    :meth:`close`, or the ``with`` block). With ``compute=False`` a miss raises
+    :class:`NotCached` instead. :attr:`computed_at` is when the oldest result used was computed.
     """
 
-    def __init__(self, settings: Settings, engine: Engine, *, stats: CacheStats = STATS) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        stats: CacheStats = STATS,
+        version: str | None = None,
+        compute: bool = True,
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.root = settings.home.resolve() / "cache" / "metrics"
         self.stats = stats
-        self._version: str | None = None
+        self.compute = compute
+        self._version: str | None = version
         self._src: Any = None
+        self._oldest: float | None = None
+
+    @property
+    def computed_at(self) -> datetime:
+        """When the oldest result this cache returned was computed (now if none yet)."""
+        return datetime.fromtimestamp(self._oldest or time.time(), UTC)
+
+    def _used(self, path: Path) -> None:
+        stamp = path.stat().st_mtime
+        self._oldest = stamp if self._oldest is None else min(self._oldest, stamp)
+        self.stats.hits += 1
+
+    def _miss(self, key: str) -> None:
+        if not self.compute:
+            raise NotCached(key)
 
     def __enter__(self) -> MetricsCache:
         return self
@@ -165,10 +206,9 @@ class MetricsCache:
         self._prune()
 
     def _prune(self) -> None:
-        versions = [p for p in self.root.iterdir() if p.is_dir()] if self.root.exists() else []
-        versions.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in [p for p in versions if p.name != self.version][KEEP_VERSIONS - 1 :]:
-            shutil.rmtree(old, ignore_errors=True)
+        old = [v for v in stored_versions(self.settings) if v != self.version]
+        for name in old[KEEP_VERSIONS - 1 :]:
+            shutil.rmtree(self.root / name, ignore_errors=True)
 
     def metric(
         self,
@@ -197,10 +237,11 @@ class MetricsCache:
         if path.exists():
             try:
                 frame = pd.read_parquet(path)
-                self.stats.hits += 1
+                self._used(path)
                 return frame
             except Exception:  # a damaged file: compute again
                 log.warning("unreadable metrics cache file %s", path, exc_info=True)
+        self._miss(key)
         src = self.sources()
         frame = run_metric(
             src, name, start=start, end=end, period=period, filters=filters, by=by, **extra
@@ -214,8 +255,10 @@ class MetricsCache:
         key = _key("blob", name, params)
         path = self._dir() / f"{key}.bin"
         if path.exists():
-            self.stats.hits += 1
-            return path.read_bytes()
+            data = path.read_bytes()
+            self._used(path)
+            return data
+        self._miss(key)
         data = make()
         self.stats.computed.append(key)
         self._store(self._dir() / f"{key}.bin", lambda p: p.write_bytes(data))
@@ -239,6 +282,7 @@ class DashboardFigures:
     frames: dict[str, pd.DataFrame]
     charts: dict[str, bytes]
     currency: str | None
+    computed_at: datetime | None = None
 
 
 def dashboard_range(months: int, *, today: date | None = None) -> tuple[date, date]:
@@ -295,7 +339,7 @@ def dashboard_figures(
             rendered[name] = cache.blob(
                 f"chart-{name}", {**common, "currency": currency}, lambda m=make: charts.png(m())
             )
-    return DashboardFigures(start, end, period, frames, rendered, currency)
+    return DashboardFigures(start, end, period, frames, rendered, currency, cache.computed_at)
 
 
 DEFAULT_WARM = ((12, "month"),)

@@ -250,7 +250,12 @@ def site(
     else:
         pg = _pg_database()
         url = next(pg)
-    settings = Settings(home=home, database_url=url, secret_key="pages-" + uuid.uuid4().hex)
+    settings = Settings(
+        home=home,
+        database_url=url,
+        secret_key="pages-" + uuid.uuid4().hex,
+        dashboard_wait_seconds=300,  # a busy CI machine: wait for the figures, never "computing"
+    )
     engine = make_engine(url)
     migrate.upgrade(engine)
     server, thread, base_url = start_server(settings)

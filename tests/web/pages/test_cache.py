@@ -153,3 +153,102 @@ def test_report_warm_command(home, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "everything was cached already" in again.output
     bad = runner.invoke(app, ["report", "warm", "--period", "year"])
     assert bad.exit_code == 1 and "period" in bad.output
+
+
+# -- background computation: fresh, stale, computing, failed ------------------------------------
+
+
+def _kpi_mrr(figures: cache.DashboardFigures) -> list[int]:
+    return list(figures.frames["mrr"]["mrr_end"])
+
+
+def test_dashboard_view_fresh_computing_and_stale(home, monkeypatch) -> None:
+    from keepwell.reports import background
+
+    settings, engine = home
+    args = {"start": date(2026, 1, 1), "end": date(2026, 3, 1), "period": "month"}
+    first = background.dashboard_view(settings, engine, **args, wait=0)
+    assert first.state == "computing" and first.figures is None  # nothing stored yet
+    done = background.dashboard_view(settings, engine, **args, wait=120)
+    assert done.state == "fresh" and _kpi_mrr(done.figures) == [3500, 3500]
+    misses = cache.STATS.misses
+    again = background.dashboard_view(settings, engine, **args, wait=0)
+    assert again.state == "fresh" and _kpi_mrr(again.figures) == [3500, 3500]
+    assert cache.STATS.misses == misses  # read back, nothing computed
+
+    with session_scope(engine) as s:  # a new paying customer: the data version changes
+        c = customer_edits.create_customer(
+            db_session=s, external_id="n", name="N", signup_at=datetime(2025, 6, 1, tzinfo=UTC)
+        )
+        make_subscription(s, c, mrr_minor=500, started_at=datetime(2025, 6, 1, tzinfo=UTC))
+    old = background.dashboard_view(settings, engine, **args, wait=0)
+    assert old.state == "stale" and _kpi_mrr(old.figures) == [3500, 3500]
+    assert old.figures.computed_at <= datetime.now(UTC)
+    monkeypatch.setattr(background, "STALE_WAIT", 120)  # wait for the new figures
+    new = background.dashboard_view(settings, engine, **args, wait=120)
+    assert new.state == "fresh" and _kpi_mrr(new.figures) == [4000, 4000]
+
+
+def test_dashboard_view_reports_a_failure_and_retries(home, monkeypatch) -> None:
+    from keepwell.reports import background
+
+    settings, engine = home
+    args = {"start": date(2026, 1, 1), "end": date(2026, 2, 1), "period": "month"}
+
+    def broken(*_a):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(background, "_compute", broken)
+    failed = background.dashboard_view(settings, engine, **args, wait=60)
+    assert failed.state == "failed" and failed.error == "RuntimeError: disk full"
+    monkeypatch.undo()
+    retried = background.dashboard_view(settings, engine, **args, wait=120)
+    assert retried.state == "fresh" and _kpi_mrr(retried.figures) == [3500]
+
+
+def test_visitors_join_the_computation_under_way(home) -> None:
+    from keepwell.reports import background
+
+    settings, engine = home
+    args = {"start": date(2025, 10, 1), "end": date(2026, 1, 1), "period": "month"}
+    version = cache.data_version(settings, engine)
+    one = background.submit(settings, engine, version=version, **args)
+    two = background.submit(settings, engine, version=version, **args)
+    assert one is two
+    one.result(timeout=120)
+
+
+def test_keep_warm_recomputes_after_a_data_change(home, monkeypatch) -> None:
+    import threading
+    import time
+
+    from keepwell.reports import background
+
+    settings, engine = home
+    monkeypatch.setattr(cache, "DEFAULT_WARM", ((2, "month"),))
+    monkeypatch.setattr(background, "DEFAULT_WARM", ((2, "month"),))
+    stop, warmed = threading.Event(), []
+    thread = threading.Thread(
+        target=background.keep_warm,
+        args=(settings, engine, 0.2),
+        kwargs={"stop": stop, "on_run": warmed.append},
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not warmed:
+            assert time.monotonic() < deadline, "the warmer never ran"
+            time.sleep(0.05)
+        time.sleep(0.6)  # a few more checks: nothing changed, nothing computed
+        assert len(warmed) == 1 and warmed[0] == cache.data_version(settings, engine)
+        with session_scope(engine) as s:
+            customer_edits.create_customer(db_session=s, external_id="w", name="W")
+        while len(warmed) < 2:
+            assert time.monotonic() < deadline, "the warmer missed the data change"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    start, end = cache.dashboard_range(2)
+    view = background.dashboard_view(settings, engine, start=start, end=end, period="month", wait=0)
+    assert view.state == "fresh"

@@ -1,7 +1,10 @@
 """The dashboard ``/``: headline retention figures and charts for a chosen range.
 
-Figures come from :mod:`keepwell.reports.cache`: a visit after nothing changed reads stored
-results (no event scan, no chart rendering); the first visit after a data change computes them.
+Figures come from :mod:`keepwell.reports.background`: a visit after nothing changed reads
+stored results (no event scan, no chart rendering). After a data change the figures are
+recomputed in the background (the server's warmer usually has done it already); a visit waits
+for that at most ``dashboard_wait_seconds``, then shows the previous figures marked with the
+time they were computed, or a notice that refreshes the page until they are ready.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from keepwell.reports import background
 from keepwell.reports import cache as metrics_cache
 from keepwell.web.auth import DbSession, PageUser
 from keepwell.web.pages import queries
@@ -23,6 +27,8 @@ from keepwell.web.pages.common import DASH, engine_of, money, pct, render
 router = APIRouter()
 
 RANGES = (3, 6, 12, 24)
+REFRESH_SECONDS = 5
+"""While figures are being computed, the page reloads itself this often."""
 CHART_TITLES = {
     "cohort_heatmap": "Cohort retention",
     "retention_curve": "Retention curve",
@@ -102,12 +108,20 @@ def dashboard(
 ) -> HTMLResponse:
     settings = request.app.state.settings
     start, end = metrics_cache.dashboard_range(months)
-    with metrics_cache.MetricsCache(settings, engine_of(request)) as cache:
-        figures = metrics_cache.dashboard_figures(cache, start=start, end=end, period=period)
+    view = background.dashboard_view(
+        settings,
+        engine_of(request),
+        start=start,
+        end=end,
+        period=period,
+        wait=settings.dashboard_wait_seconds,
+    )
+    figures = view.figures
     charts = [
         (CHART_TITLES[name], base64.b64encode(data).decode())
-        for name, data in figures.charts.items()
+        for name, data in (figures.charts.items() if figures else ())
     ]
+    risk = queries.risk_summary(db_session=db_session)
     return render(
         request,
         who,
@@ -117,6 +131,10 @@ def dashboard(
         ranges=RANGES,
         start=start,
         end=end,
-        kpis=kpis(figures, queries.risk_summary(db_session=db_session)),
+        state=view.state,
+        error=view.error,
+        computed_at=figures.computed_at if figures else None,
+        refresh_seconds=REFRESH_SECONDS,
+        kpis=kpis(figures, risk) if figures else [],
         charts=charts,
     )
