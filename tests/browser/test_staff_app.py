@@ -53,6 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         **os.environ,
         "KEEPWELL_HOME": str(home),
         "KEEPWELL_SECRET_KEY": "browser-" + uuid.uuid4().hex,
+        "KEEPWELL_DASHBOARD_WAIT_SECONDS": "300",  # busy CI: wait for figures, never "computing"
     }
     settings = Settings(home=home, secret_key=env["KEEPWELL_SECRET_KEY"])
     load_demo(settings, customers=300, months=12, seed=11)
