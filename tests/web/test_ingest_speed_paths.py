@@ -133,3 +133,73 @@ def _sqlite_session(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'kw.db'}")
     migrate.upgrade(engine)
     return session_scope(engine)
+
+
+_RICH = [
+    {
+        "customer_id": "ünï-😀",
+        "event": "export",
+        "occurred_at": "2026-01-01T00:00:00.25+05:30",
+        "user_id": None,
+        "value": 0,
+        "properties": {"note": "<b>ü</b>", "nested": {"list": [1, 2.5, None, True]}, "n": -1},
+    },
+    {"customer_id": "c", "event": "e", "occurred_at": "2026-01-01T00:00:00Z", "value": 10**30},
+    {"customer_id": "c", "event": "e", "occurred_at": "2026-01-01T00:00:00Z", "properties": None},
+    {"customer_id": "c", "event": "e", "occurred_at": "2026-01-01T00:00:00Z", "value": -2.5e-7},
+]
+
+
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_the_fast_and_the_careful_path_build_the_same_table(
+    json_lines: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keepwell.web import ingest
+
+    if json_lines:
+        body = "\n".join(json.dumps(r, ensure_ascii=False) for r in _RICH).encode()
+    else:
+        body = json.dumps(_RICH).encode()
+    fast = parse_events(body, json_lines=json_lines)
+    monkeypatch.setattr(ingest, "_fast_events", lambda body, json_lines: None)
+    careful = parse_events(body, json_lines=json_lines)
+    assert fast.equals(careful)
+    assert fast.column("value").to_pylist() == [0.0, 1e30, None, -2.5e-7]
+    assert fast.column("properties").to_pylist()[0] == (
+        '{"note":"<b>ü</b>","nested":{"list":[1,2.5,null,true]},"n":-1}'
+    )
+    assert fast.column("occurred_at")[0].as_py().isoformat() == "2025-12-31T18:30:00.250000+00:00"
+
+
+@pytest.mark.parametrize(
+    ("lines", "problems"),
+    [
+        # an object spread over two lines is two bad lines, not one row
+        (
+            [json.dumps(_row(0)), '{"customer_id": "c1", "event": "e",', '"occurred_at": "x"}'],
+            [(2, None), (3, None)],
+        ),
+        # two objects on one line
+        ([json.dumps(_row(0)) + " " + json.dumps(_row(1)), json.dumps(_row(2))], [(1, None)]),
+        # a number beyond a double
+        (
+            [json.dumps(_row(0)), json.dumps(_row(1)).replace('"value": 1', '"value": 1e999')],
+            [(2, None)],
+        ),
+        # blank in Unicode terms (an em space) is blank
+        ([json.dumps(_row(0)), json.dumps({**_row(1), "event": "\u2003"})], [(2, "event")]),
+    ],
+)
+def test_json_lines_that_only_a_lenient_reader_would_take_are_named(
+    lines: list[str], problems: list[tuple[int, str | None]]
+) -> None:
+    with pytest.raises(InvalidRows) as caught:
+        parse_events("\n".join(lines).encode(), json_lines=True)
+    assert [(e["row"], e.get("field")) for e in caught.value.errors] == problems
+
+
+def test_a_number_beyond_a_double_makes_a_json_array_unusable() -> None:
+    body = json.dumps([_row(0), _row(1)]).replace('"value": 1', '"value": 1e999').encode()
+    with pytest.raises(InvalidInput, match="not valid JSON") as caught:
+        parse_events(body, json_lines=False)
+    assert not isinstance(caught.value, InvalidRows)
