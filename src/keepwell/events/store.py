@@ -16,6 +16,10 @@ Guarantees:
 * **Idempotent batches.** ``append(..., batch_key=k)`` records ``k`` as a Delta application
   transaction *in the same commit* as the data, so a batch is in the table at most once, also
   when two processes race with the same key.
+* **Incremental log reads.** Each process keeps one up-to-date snapshot per store (shared by
+  every ``EventStore`` object of the path) and refreshes it incrementally: an append reads only
+  the commits made since, looks its batch key up in that snapshot and commits on it. A
+  checkpoint every :data:`CHECKPOINT_EVERY` versions keeps a refresh or a fresh open short.
 * **Snapshot reads.** A reader works on one table version; compaction only marks files as
   removed, and vacuum deletes them once the retention (default 7 days) has passed, so a query
   that started before either still finds its files.
@@ -27,12 +31,14 @@ Writes go through DuckDB (``COPY ... TO`` Parquet, with per-file statistics) plu
 
 from __future__ import annotations
 
+import logging
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
@@ -57,9 +63,20 @@ DEFAULT_RETENTION_HOURS = 168
 DEFAULT_TARGET_FILE_BYTES = 256 * 1024 * 1024
 """Files are cut at about this size (appends and compaction)."""
 
+CHECKPOINT_EVERY = 10
+"""A Delta checkpoint is written after every this many versions: opening or refreshing the table
+replays the commits since the last checkpoint, so without one each append got slower (Delta's
+own default interval, 100, let an append take 3x longer just before a checkpoint)."""
+
+KEYS_REMEMBERED = 10_000
+"""Batch keys each process remembers per store (committed ones, and absent ones with the
+version they were looked up at); older ones are looked up in the log again."""
+
 BATCH_APP_PREFIX = "keepwell.events.batch:"
 COMPACTION_APP_ID = "keepwell.events.compaction"
 SCRATCH_DIR = "_keepwell"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,57 @@ class CompactResult:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass
+class _Snapshot:
+    """A process's up-to-date view of one store's Delta table, shared by every
+    :class:`EventStore` of that path (the web app makes one per request).
+
+    Used only under ``lock``: a ``DeltaTable`` must not be refreshed or committed from two
+    threads at once, and a batch key's check and its commit must see the same version.
+    ``committed`` holds batch keys known to be in the table (a key never leaves it);
+    ``absent`` maps keys to the version at which they were not (valid while it is current).
+    """
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    table: DeltaTable | None = None
+    log_id: tuple[int, int] | None = None
+    committed: dict[str, None] = field(default_factory=dict)
+    absent: dict[str, int] = field(default_factory=dict)
+
+    def forget(self) -> None:
+        self.table = None
+        self.log_id = None
+        self.committed.clear()
+        self.absent.clear()
+
+    def has(self, app_id: str) -> bool:
+        """Whether ``app_id`` is committed in the current ``table`` (at most one log lookup)."""
+        table = self.table
+        if table is None:
+            return False
+        if app_id in self.committed:
+            return True
+        version = table.version()
+        if self.absent.get(app_id) == version:
+            return False
+        if table.transaction_version(app_id) is not None:
+            _remember(self.committed, app_id, None)
+            self.absent.pop(app_id, None)
+            return True
+        _remember(self.absent, app_id, version)
+        return False
+
+
+def _remember(cache: dict, key: str, value: object) -> None:
+    cache[key] = value
+    if len(cache) > KEYS_REMEMBERED:
+        del cache[next(iter(cache))]  # the oldest
+
+
+_SNAPSHOTS: dict[Path, _Snapshot] = {}
+_SNAPSHOTS_LOCK = threading.Lock()
 
 
 class EventStore:
@@ -175,6 +243,45 @@ class EventStore:
                 raise StoreError(f"cannot create the event store at {self.path}: {exc}") from exc
         return DeltaTable(str(self.path))
 
+    def _snapshot(self) -> _Snapshot:
+        with _SNAPSHOTS_LOCK:
+            return _SNAPSHOTS.setdefault(self.path, _Snapshot())
+
+    def _log_id(self) -> tuple[int, int] | None:
+        try:
+            stat = (self.path / "_delta_log").stat()
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def _refresh(self, snap: _Snapshot, *, create: bool) -> DeltaTable | None:
+        """``snap``'s table brought up to date (the caller holds ``snap.lock``): only commits
+        since the last refresh are read. A log directory that was replaced (the store deleted
+        and made again) or cannot be refreshed is opened afresh."""
+        log_id = self._log_id()
+        if snap.table is not None and log_id is not None and log_id == snap.log_id:
+            try:
+                snap.table.update_incremental()
+            except DeltaError:
+                snap.forget()
+            else:
+                return snap.table
+        snap.forget()
+        table = self._ensure_table() if create else self._table()
+        snap.table, snap.log_id = table, self._log_id()
+        return table
+
+    def _skipped(self, batch_key: str) -> AppendResult | None:
+        """The answer for a ``batch_key`` committed before; None if it was not."""
+        snap = self._snapshot()
+        with snap.lock:
+            table = self._refresh(snap, create=False)
+            if table is None or not snap.has(BATCH_APP_PREFIX + batch_key):
+                return None
+            return AppendResult(
+                rows=0, files=0, version=table.version(), skipped=True, batch_key=batch_key
+            )
+
     @contextmanager
     def scratch(self) -> Iterator[Path]:
         """A private temporary directory on the store's disk, deleted afterwards."""
@@ -220,10 +327,8 @@ class EventStore:
             InvalidInput: the data does not fit the schema (names the column and row).
             StoreError: the table cannot be written.
         """
-        if batch_key is not None and self.has_batch(batch_key):
-            return AppendResult(
-                rows=0, files=0, version=self.version(), skipped=True, batch_key=batch_key
-            )
+        if batch_key is not None and (skipped := self._skipped(batch_key)) is not None:
+            return skipped
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
         if isinstance(data, pa.Table):
@@ -254,50 +359,76 @@ class EventStore:
             return batch.commit(batch_key=batch_key)
 
     def commit_append(self, batch: StagedBatch, *, batch_key: str | None) -> AppendResult:
-        """Add ``batch``'s files (plus ``batch_key``) in one commit; skip a known key."""
-        table = self._ensure_table()
+        """Add ``batch``'s files (plus ``batch_key``) in one commit; skip a known key.
+
+        The key is looked up in the very snapshot the commit builds on (this process's appends
+        to the store take turns here); a writer in another process that commits the same key
+        after that snapshot makes this commit fail Delta's conflict check, and it is skipped.
+        """
         app_id = BATCH_APP_PREFIX + batch_key if batch_key is not None else None
-        if app_id is not None and table.transaction_version(app_id) is not None:
-            return AppendResult(
-                rows=0, files=0, version=table.version(), skipped=True, batch_key=batch_key
-            )
-        if not batch.files and app_id is None:
-            return AppendResult(rows=0, files=0, version=table.version(), batch_key=None)
-        metadata = {"keepwell.operation": "append", "keepwell.rows": batch.rows}
-        if batch_key is not None:
-            metadata["keepwell.batch_key"] = batch_key
-        try:
-            table.create_write_transaction(
-                self._adds(batch.files, data_change=True),
-                mode="append",
-                schema=SCHEMA,
-                commit_properties=CommitProperties(
-                    app_transactions=[Transaction(app_id, 1)] if app_id else None,
-                    custom_metadata=metadata,
-                ),
-            )
-        except CommitFailedError as exc:
-            if batch_key is not None and self.has_batch(batch_key):
+        snap = self._snapshot()
+        with snap.lock:
+            table = self._refresh(snap, create=True)
+            assert table is not None
+            if app_id is not None and snap.has(app_id):
                 return AppendResult(
-                    rows=0, files=0, version=self.version(), skipped=True, batch_key=batch_key
+                    rows=0, files=0, version=table.version(), skipped=True, batch_key=batch_key
                 )
-            raise StoreError(f"cannot commit the events: {exc}") from exc
-        except DeltaError as exc:
-            raise StoreError(f"cannot commit the events: {exc}") from exc
-        table.update_incremental()
-        return AppendResult(
-            rows=batch.rows, files=len(batch.files), version=table.version(), batch_key=batch_key
-        )
+            if not batch.files and app_id is None:
+                return AppendResult(rows=0, files=0, version=table.version(), batch_key=None)
+            metadata = {"keepwell.operation": "append", "keepwell.rows": batch.rows}
+            if batch_key is not None:
+                metadata["keepwell.batch_key"] = batch_key
+            try:
+                table.create_write_transaction(
+                    self._adds(batch.files, data_change=True),
+                    mode="append",
+                    schema=SCHEMA,
+                    commit_properties=CommitProperties(
+                        app_transactions=[Transaction(app_id, 1)] if app_id else None,
+                        custom_metadata=metadata,
+                    ),
+                )
+            except CommitFailedError as exc:
+                table = self._refresh(snap, create=True)
+                if table is not None and app_id is not None and snap.has(app_id):
+                    return AppendResult(
+                        rows=0, files=0, version=table.version(), skipped=True, batch_key=batch_key
+                    )
+                raise StoreError(f"cannot commit the events: {exc}") from exc
+            except DeltaError as exc:
+                snap.forget()
+                raise StoreError(f"cannot commit the events: {exc}") from exc
+            if app_id is not None:
+                _remember(snap.committed, app_id, None)
+                snap.absent.pop(app_id, None)
+            try:
+                table.update_incremental()
+            except DeltaError:  # committed all the same: never report a written batch as failed
+                snap.forget()
+                version = None
+            else:
+                version = table.version()
+                if version % CHECKPOINT_EVERY == 0:
+                    self._checkpoint(table)
+            return AppendResult(
+                rows=batch.rows, files=len(batch.files), version=version, batch_key=batch_key
+            )
+
+    def _checkpoint(self, table: DeltaTable) -> None:
+        """Write a checkpoint of ``table``'s version (best effort: the data is committed)."""
+        try:
+            table.create_checkpoint()
+        except (DeltaError, OSError) as exc:
+            log.warning(
+                "event store %s: no checkpoint at version %s: %s", self.path, table.version(), exc
+            )
 
     # -- reading -----------------------------------------------------------------------------
 
     def has_batch(self, batch_key: str) -> bool:
         """Whether a batch with this key was committed."""
-        table = self._table()
-        return (
-            table is not None
-            and table.transaction_version(BATCH_APP_PREFIX + batch_key) is not None
-        )
+        return self._skipped(batch_key) is not None
 
     def version(self) -> int | None:
         """The table's current version (None before the first write)."""
