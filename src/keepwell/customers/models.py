@@ -42,7 +42,7 @@ class Customer(TimeStampMixin, Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(255), unique=True)
-    name: Mapped[str]
+    name: Mapped[str] = mapped_column(index=True)  # the customers list sorts by name
     email: Mapped[str | None] = mapped_column(String(320))
     company: Mapped[str | None]
     industry: Mapped[str | None] = mapped_column(String(120), index=True)
