@@ -137,6 +137,59 @@ def test_incremental_refresh_equals_full_rebuild(store, rollup, tmp_path) -> Non
     assert rollup.store_version() == store.version()
 
 
+def test_rebuild_in_customer_ranges_equals_one_pass(store, tmp_path) -> None:
+    customers = [f"c{i:02d}" for i in range(12)]
+    for day in (5, 6):
+        store.append(
+            batch(
+                *[(c, "login", f"2026-01-0{day} 10:00", 1.0) for c in customers],
+                *[(c, "Export", f"2026-01-0{day} 23:30") for c in customers[::3]],
+            )
+        )
+    one = Rollup(tmp_path / "one", timezone=BERLIN)
+    one.rebuild(store)
+    chunked = Rollup(tmp_path / "chunked", timezone=BERLIN, chunk_events=7)
+    result = chunked.rebuild(store)
+    # 23:30 UTC is the next day in Berlin: a day-6 export joins the day-6 login row, a day-7
+    # export is a row of its own
+    assert result.events_read == 2 * (12 + 4) and result.rows_written == 12 * 2 + 4
+    assert result.new_event_types == ["export", "login"]
+    pd.testing.assert_frame_equal(table(chunked), table(one))
+    files = chunked.files()
+    assert len(files) > 3  # ~7 events a range: several ranges, each its own sorted file
+    ranges = []
+    for f in files:
+        ids = pq.read_table(f, columns=["customer_id", "day"]).to_pandas()
+        assert ids.equals(ids.sort_values(["customer_id", "day"]))  # sorted within the file
+        ranges.append((ids.customer_id.min(), ids.customer_id.max()))
+    ranges.sort()
+    assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # disjoint ranges
+    assert chunked.one_row_per_day()  # one write: every customer-day is one row
+    # and it stays incremental afterwards
+    store.append(batch(("c01", "login", "2026-01-07 10:00")))
+    assert chunked.refresh(store).mode == "incremental"
+    assert rows(chunked, "events")[("c01", "2026-01-07")] == (1,)
+
+
+def test_failed_chunked_rebuild_leaves_no_files(store, tmp_path, monkeypatch) -> None:
+    store.append(batch(*[(f"c{i}", "login", "2026-01-05 10:00") for i in range(10)]))
+    chunked = Rollup(tmp_path / "chunked", timezone=BERLIN, chunk_events=3)
+    calls = []
+    real = Rollup._copy
+
+    def copy_then_fail(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Rollup, "_copy", copy_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        chunked.rebuild(store)
+    assert not list((tmp_path / "chunked").glob("*.parquet"))
+    assert chunked.files() == []
+
+
 def test_refresh_reads_only_the_files_of_new_commits(store, rollup) -> None:
     store.append(batch(("a", "login", "2026-01-05 10:00")))
     store.append(batch(("b", "login", "2026-01-05 10:00")))
