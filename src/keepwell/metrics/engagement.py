@@ -20,6 +20,7 @@ from datetime import date, timedelta
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
@@ -131,6 +132,44 @@ def _trailing_actives(
     return j.group_by([*by, "period"]).aggregate(n=j.delta.sum().cast("int64"))
 
 
+def _period_and_window_actives(
+    days: ir.Table,
+    periods: Sequence[LocalPeriod],
+    windows: dict[str, int],
+    by: Sequence[str],
+    ent: Sequence[str],
+) -> ir.Table:
+    """Per period: active entity-days, distinct actives, and distinct actives in each named
+    window of ``n`` days ending on the period's last day. Columns: [by...], period,
+    active_days, period_actives, <name>...
+
+    For windows no longer than the shortest period, each window lies inside its period, so
+    one hash join of the active days to the periods' days (flagged per window) and one
+    aggregate per entity and period give everything (no sort, unlike :func:`_trailing_actives`,
+    which also handles windows reaching into earlier periods).
+    """
+    lengths = sorted(set(windows.values()))
+    rows = [
+        (d, p.label, *[int(d >= p.end_day - timedelta(days=n)) for n in lengths])
+        for p in periods
+        for d in (p.first_day + timedelta(days=i) for i in range((p.end_day - p.first_day).days))
+    ]
+    flags = [f"in_{n}" for n in lengths]
+    cal = ibis.memtable(
+        pd.DataFrame(rows, columns=["day", "period", *flags]),
+        schema={"day": "date", "period": "string", **dict.fromkeys(flags, "int64")},
+    )
+    j = days.join(cal, "day")
+    per = j.group_by([*by, *ent, "period"]).aggregate(
+        _days=j.count(), **{f"_{f}": j[f].max() for f in flags}
+    )
+    return per.group_by([*by, "period"]).aggregate(
+        active_days=per._days.sum().cast("int64"),
+        period_actives=per.count().cast("int64"),
+        **{name: per[f"_in_{n}"].sum().cast("int64") for name, n in windows.items()},
+    )
+
+
 @metric(
     "active_customers",
     title="Active customers (DAU / WAU / MAU) and stickiness",
@@ -173,18 +212,22 @@ def active_customers(
     ent = ["customer_id", "user_id"] if unit == "user" else ["customer_id"]
     days = d.select(*by, *ent, "day")
     days = days if one_row_per_day(src, d, unit=unit) else days.distinct()
-    dd = days.join(day_periods(ps), "day")
-    dau = dd.group_by([*by, "period"]).aggregate(active_days=dd.count().cast("int64"))
-    pa = dd.select(*by, *ent, "period").distinct()
-    pa = pa.group_by([*by, "period"]).aggregate(period_actives=pa.count().cast("int64"))
-    iv = _covering_intervals(days, [*by, *ent])
-    wau = _trailing_actives(iv, ps, wau_days, by).rename(wau="n")
-    mau = _trailing_actives(iv, ps, mau_days, by).rename(mau="n")
     out = _frame(keys, by, periods_table(ps))
-    out = _attach(out, dau, by, ["active_days"])
-    out = _attach(out, pa, by, ["period_actives"])
-    out = _attach(out, wau, by, ["wau"])
-    out = _attach(out, mau, by, ["mau"])
+    if longest <= min((p.end_day - p.first_day).days for p in ps):
+        counts = _period_and_window_actives(days, ps, {"wau": wau_days, "mau": mau_days}, by, ent)
+        out = _attach(out, counts, by, ["active_days", "period_actives", "wau", "mau"])
+    else:
+        dd = days.join(day_periods(ps), "day")
+        dau = dd.group_by([*by, "period"]).aggregate(active_days=dd.count().cast("int64"))
+        pa = dd.select(*by, *ent, "period").distinct()
+        pa = pa.group_by([*by, "period"]).aggregate(period_actives=pa.count().cast("int64"))
+        iv = _covering_intervals(days, [*by, *ent])
+        wau = _trailing_actives(iv, ps, wau_days, by).rename(wau="n")
+        mau = _trailing_actives(iv, ps, mau_days, by).rename(mau="n")
+        out = _attach(out, dau, by, ["active_days"])
+        out = _attach(out, pa, by, ["period_actives"])
+        out = _attach(out, wau, by, ["wau"])
+        out = _attach(out, mau, by, ["mau"])
     out = out.mutate(
         dau=out.active_days.fill_null(0).cast("float64") / out.days.cast("float64"),
         wau=out.wau.fill_null(0).cast("int64"),
