@@ -31,6 +31,28 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+WRITE_OPTION = "keepwell_write"
+"""Execution option marking a connection that will write: on SQLite its transactions begin with
+``BEGIN IMMEDIATE`` (see :func:`write_engine`); other databases ignore it."""
+
+
+def write_engine(engine: Engine) -> Engine:
+    """``engine`` for a unit of work that will write (same pool, same events).
+
+    SQLite's plain ``BEGIN`` is deferred: a transaction that reads first holds a snapshot and,
+    once another connection has committed, can no longer become a write transaction
+    (SQLITE_BUSY_SNAPSHOT, "database is locked" at once: the busy timeout cannot help). Writers
+    therefore take the write lock when they begin and queue for it under the busy timeout;
+    readers stay deferred and, in WAL mode, are never blocked. PostgreSQL is unaffected.
+    """
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def _sqlite_begin(conn) -> None:
+    immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url``; SQLite gets WAL mode, foreign keys and a busy timeout."""
     parsed = make_url(url)
@@ -39,7 +61,7 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")

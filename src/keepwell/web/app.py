@@ -5,9 +5,10 @@
     app = create_app(Settings())          # or create_app() to read the environment
 
 What it sets up, in order: the database engine (``app.state.engine``, ``app.state.sessionmaker``,
-``app.state.settings``), the signed session cookie, app-wide CSRF protection, problem-details
-errors, the public routes, ``/v1`` and the staff pages (``keepwell.web.pages.router`` when that
-package exists). ``/docs`` and ``/openapi.json`` need a login or token like everything else.
+``app.state.write_engine`` for state-changing requests, ``app.state.settings``), the signed
+session cookie, app-wide CSRF protection, problem-details errors, the public routes, ``/v1``
+and the staff pages (``keepwell.web.pages.router`` when that package exists). ``/docs`` and
+``/openapi.json`` need a login or token like everything else.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from keepwell import __version__
 from keepwell.config import Settings
-from keepwell.db import engine_from_settings, make_sessionmaker
+from keepwell.db import engine_from_settings, make_sessionmaker, write_engine
 from keepwell.web import problems
 from keepwell.web.auth import (
     SESSION_COOKIE,
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.write_engine = write_engine(engine)  # what write requests' sessions bind to
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.resolved_secret_key().decode(),

@@ -43,8 +43,18 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """A database session for this request: committed when the route returns, else rolled back."""
-    session = request.app.state.sessionmaker()
+    """A database session for this request: committed when the route returns, else rolled back.
+
+    State-changing requests (POST/PUT/PATCH/DELETE) get a session whose transactions take the
+    write lock when they begin (``BEGIN IMMEDIATE`` on SQLite, see
+    :func:`keepwell.db.write_engine`), so a request that reads before it writes waits for
+    concurrent writers instead of failing with "database is locked"; reads stay deferred.
+    """
+    state = request.app.state
+    if request.method in SAFE_METHODS:
+        session = state.sessionmaker()
+    else:
+        session = state.sessionmaker(bind=state.write_engine)
     try:
         yield session
         session.commit()
