@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keepwell.errors import AlreadyExists, InvalidInput, KeepwellError, NotFound, StoreError
@@ -21,6 +21,9 @@ from keepwell.errors import AlreadyExists, InvalidInput, KeepwellError, NotFound
 log = logging.getLogger("keepwell.web")
 
 MEDIA_TYPE = "application/problem+json"
+API_PREFIX = "/v1"
+"""Routes under this prefix (and ``/openapi.json``) are for programs: errors stay problem
+details. Everything else is a page a browser shows: invalid input is answered in HTML."""
 TYPE_PREFIX = "urn:keepwell:problem:"
 
 TITLES = {
@@ -115,13 +118,46 @@ def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+def is_page(request: Request) -> bool:
+    """Whether ``request`` is for a page (HTML) rather than the API, decided by its route's
+    path (never by the Accept header)."""
+    path = request.url.path
+    api = path == API_PREFIX or path.startswith(API_PREFIX + "/") or path == "/openapi.json"
+    return not api
+
+
+def html_error(
+    request: Request, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None
+) -> Response:
+    """The error page (``error.html``: the app's base layout, autoescaped) for a browser.
+
+    No user in the header: the request's session has been rolled back by now, so its rows
+    cannot be read.
+    """
+    from keepwell.web.templating import templates
+
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "title": TITLES.get(status, "Error"),
+            "detail": detail,
+            "errors": errors or [],
+            "back": request.url.path,
+        },
+        status_code=status,
+    )
+
+
+def _on_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"field": _field_path(e.get("loc", ())), "message": e.get("msg", "invalid")}
         for e in exc.errors()
     ]
     fields = ", ".join(e["field"] for e in errors[:5])
+    if is_page(request):
+        return html_error(request, 422, f"{len(errors)} invalid field(s): {fields}", errors=errors)
     return problem_response(
         request,
         422,
