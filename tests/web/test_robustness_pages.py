@@ -75,3 +75,16 @@ def test_the_api_keeps_problem_details(live: Live) -> None:
         )
         assert answer.status_code == 422
         assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_docs_work_offline_and_need_a_login(live: Live) -> None:
+    """/docs is rendered on the server: no script, stylesheet or image from another host."""
+    with _browser(live) as browser:
+        docs = browser.get("/docs")
+        assert docs.status_code == 200 and "/v1/customers" in docs.text
+        assert re.findall(r'(?:src|href)="(?:https?:)?//', docs.text) == []
+        assert "<script" not in docs.text.lower()
+        assert browser.get("/openapi.json").json()["info"]["title"] == "keepwell"
+    with live.client(role=None) as anonymous:
+        assert anonymous.get("/docs", follow_redirects=False).status_code == 303
+        assert anonymous.get("/openapi.json").status_code == 401
