@@ -8,12 +8,15 @@ repeatable), ``by`` (repeatable) and ``param`` (``name=value``, repeatable).
 from __future__ import annotations
 
 import math
+import typing
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from keepwell.errors import InvalidInput
 from keepwell.health import service as health_service
@@ -80,6 +83,76 @@ class HealthPoint(BaseModel):
     config: str
 
 
+MAX_PARAM_LENGTH = 200
+"""Longest ``param`` item (``name=value``) a report accepts."""
+MAX_SEGMENT_LENGTH = 1000
+"""Longest ``segment`` item (``field=value[,value]``)."""
+MAX_BY_LENGTH = 100
+"""Longest ``by`` item (a field name)."""
+MAX_WHOLE = 10**9
+"""Largest whole-number option (days, months, periods, counts; minor units of money)."""
+
+
+def _check_lengths(name: str, items: Sequence[str], limit: int) -> None:
+    """Refuse huge items up front: fuzzed input (``'(' * 5000``, ``'-' * 100000``, digit
+    strings past ``int``'s limit) must be a 422 naming the parameter, never reach a parser."""
+    for item in items:
+        if len(item) > limit:
+            raise InvalidInput(
+                f"a {name} value is {len(item):,} characters long (at most {limit:,})",
+                field=name,
+            )
+
+
+@cache
+def _param_types(metric: str) -> dict[str, TypeAdapter]:
+    """Validators for the metric's options, from its builder's annotations."""
+    from keepwell.reports import service as report_service
+
+    spec = report_service.catalogue()[metric]
+    hints = typing.get_type_hints(spec.builder)
+    return {name: TypeAdapter(hints[name]) for name in spec.params if name in hints}
+
+
+def _typed_params(metric: str, items: Sequence[str]) -> dict[str, Any]:
+    """``name=value`` items as keyword arguments of the types the metric declares (a date for
+    ``as_of``, a whole number for ``grace_days``, a finite number for ``margin``, text for an
+    event name even when it looks like a number); a value of the wrong kind is an
+    :class:`InvalidInput` naming the option. Names the metric does not declare keep the report
+    service's conversion (which then lists the accepted names)."""
+    from keepwell.reports import service as report_service
+
+    params = report_service.parse_params(items)  # checks the name=value form
+    raw = {k.strip(): v.strip() for k, _, v in (item.partition("=") for item in items)}
+    types = _param_types(metric)
+    typed: dict[str, Any] = {}
+    for name, value in params.items():
+        adapter = types.get(name)
+        if adapter is None:
+            typed[name] = value
+            continue
+        try:
+            typed[name] = adapter.validate_python(raw[name])
+        except ValidationError as exc:
+            try:  # a one-item list (event_types=login) given as a plain value
+                typed[name] = adapter.validate_python([raw[name]])
+            except ValidationError:
+                reason = exc.errors()[0]["msg"]
+                raise InvalidInput(
+                    f"param {name!r} of metric {metric!r}: {reason} (got {raw[name][:40]!r})",
+                    field="param",
+                ) from None
+        got = typed[name]
+        if isinstance(got, float) and not math.isfinite(got):
+            raise InvalidInput(f"param {name!r} must be a finite number", field="param")
+        if isinstance(got, int) and not isinstance(got, bool) and abs(got) > MAX_WHOLE:
+            raise InvalidInput(
+                f"param {name!r} is out of range (at most {MAX_WHOLE:,} either way)",
+                field="param",
+            )
+    return typed
+
+
 def _date_range(from_: date | None, to: date | None) -> tuple[date, date]:
     end = to or date.today().replace(day=1)
     start = from_ or date(end.year - 1, end.month, 1)
@@ -122,8 +195,11 @@ def run_report(
     from keepwell.reports import service as report_service
 
     start, end = _date_range(from_, to)
+    _check_lengths("segment", segment or [], MAX_SEGMENT_LENGTH)
+    _check_lengths("by", by or [], MAX_BY_LENGTH)
+    _check_lengths("param", param or [], MAX_PARAM_LENGTH)
     filters = report_service.parse_filters(segment or [])
-    params = report_service.parse_params(param or [])
+    params = _typed_params(metric.value, param or [])
     src = open_default(settings, engine=request.app.state.engine)
     try:
         df = report_service.run_metric(
@@ -136,7 +212,7 @@ def run_report(
             by=by or [],
             **params,
         )
-    except (TypeError, ValueError) as exc:  # a metric option of the wrong kind
+    except (TypeError, ValueError, ArithmeticError) as exc:  # an option of the wrong kind/size
         raise InvalidInput(
             f"metric {metric.value!r} cannot use these parameters: {exc}", field="param"
         ) from None
