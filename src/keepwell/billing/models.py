@@ -95,6 +95,7 @@ class Subscription(TimeStampMixin, Base):
         CheckConstraint("mrr_minor >= 0", name="mrr_non_negative"),
         CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ends_after_start"),
         Index("ix_subscriptions_started_at", "started_at"),
+        Index("ix_subscriptions_updated_at", "updated_at"),  # the metrics' data version
     )
 
 
@@ -123,6 +124,7 @@ class Invoice(TimeStampMixin, Base):
     __table_args__ = (
         CheckConstraint("amount_minor >= 0", name="amount_non_negative"),
         Index("ix_invoices_issued_at", "issued_at"),
+        Index("ix_invoices_updated_at", "updated_at"),
     )
 
 
@@ -146,4 +148,5 @@ class Order(TimeStampMixin, Base):
     __table_args__ = (
         CheckConstraint("amount_minor >= 0", name="amount_non_negative"),
         Index("ix_orders_ordered_at", "ordered_at"),
+        Index("ix_orders_updated_at", "updated_at"),
     )

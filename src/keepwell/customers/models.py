@@ -64,7 +64,10 @@ class Customer(TimeStampMixin, Base):
         back_populates="customer", cascade="all, delete-orphan", lazy="selectin"
     )
 
-    __table_args__ = (Index("ix_customers_signup_at", "signup_at"),)
+    __table_args__ = (
+        Index("ix_customers_signup_at", "signup_at"),
+        Index("ix_customers_updated_at", "updated_at"),  # the metrics' data version
+    )
 
 
 class Contact(TimeStampMixin, Base):

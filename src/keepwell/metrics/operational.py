@@ -156,8 +156,16 @@ def fingerprint(conn: Connection) -> str:
     # staff: only who they are (the owner e-mail metrics read); a login stamps updated_at
     parts.append(conn.execute(select(StaffUser.id, StaffUser.email).order_by(StaffUser.id)).all())
     for model in (Customer, Tag, Subscription, Invoice, Order, SurveyResponse, Ticket):
+        # three scalar subqueries: each max() is an index lookup (together in one SELECT,
+        # SQLite would scan for them), the count reads the smallest index
         parts.append(
-            conn.execute(select(func.count(), func.max(model.id), func.max(model.updated_at))).one()
+            conn.execute(
+                select(
+                    select(func.count()).select_from(model).scalar_subquery(),
+                    select(func.max(model.id)).scalar_subquery(),
+                    select(func.max(model.updated_at)).scalar_subquery(),
+                )
+            ).one()
         )
     parts.append(
         conn.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keepwell.models import Base, Id, TimeStampMixin
@@ -32,6 +32,7 @@ class Ticket(TimeStampMixin, Base):
     """A support ticket raised by a customer."""
 
     __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_updated_at", "updated_at"),)  # the metrics' data version
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(255), unique=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keepwell.models import Base, Id, TimeStampMixin
@@ -47,4 +47,5 @@ class SurveyResponse(TimeStampMixin, Base):
             " OR (kind = 'csat' AND score IS NOT NULL AND score BETWEEN 1 AND 5)",
             name="score_in_range",
         ),
+        Index("ix_survey_responses_updated_at", "updated_at"),  # the metrics' data version
     )
