@@ -115,3 +115,24 @@ def test_fingerprint_changes_with_each_table(db_session: Session) -> None:
     make_invoice(db_session, customer, amount_minor=100)
     after_invoice = fingerprint(conn)
     assert len({before, after_customer, after_invoice}) == 3
+
+
+def test_tables_are_read_and_written_in_batches(db_session: Session, tmp_path: Path, monkeypatch):
+    from keepwell.metrics import operational
+
+    _data(db_session)
+    for i in range(5):  # more customers and invoices than one batch holds
+        c = make_customer(db_session, external_id=f"X{i}", attributes={f"k{i}": i})
+        make_invoice(db_session, c, amount_minor=100 + i)
+    conn = db_session.connection()
+    whole = read_tables(conn)
+    monkeypatch.setattr(operational, "BATCH_ROWS", 2)
+    batched = read_tables(conn)
+    for name, table in whole.items():
+        assert batched[name].num_rows == table.num_rows, name
+        assert batched[name].sort_by("customer_id").equals(table.sort_by("customer_id")), name
+    assert {f"attr_k{i}" for i in range(5)} <= set(batched["customers"].column_names)
+    operational.write_parquet(conn, tmp_path)
+    on_disk = pq.read_table(tmp_path / "invoices.parquet")
+    assert on_disk.num_rows == 6 and on_disk.schema.equals(whole["invoices"].schema)
+    assert pq.read_table(tmp_path / "orders.parquet").num_rows == 0  # empty: still a file

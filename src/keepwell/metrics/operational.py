@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,13 @@ def _attributes(values: Sequence[Any]) -> dict[str, pa.Array]:
     }
 
 
-def _read(conn: Connection, name: str, query: Select) -> pa.Table:
+BATCH_ROWS = 200_000
+"""Rows fetched from the driver at a time: memory stays bounded by a batch, not a table."""
+
+
+def _batches(conn: Connection, name: str, query: Select) -> Iterator[pa.Table]:
+    """Table ``name`` as Arrow tables of at most :data:`BATCH_ROWS` rows (at least one, maybe
+    empty). Customers' ``attr_*`` columns are those of the batch's rows."""
     from keepwell.metrics.sources import SCHEMAS
 
     schema = SCHEMAS[name]
@@ -122,21 +128,45 @@ def _read(conn: Connection, name: str, query: Select) -> pa.Table:
     try:
         cursor.execute(sql)
         keys = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
+        first = True
+        while (rows := cursor.fetchmany(BATCH_ROWS)) or first:
+            first = False
+            columns = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
+            by_name = dict(zip(keys, columns, strict=True))
+            arrays = {col: _column(by_name[col], _arrow_type(t)) for col, t in schema.items()}
+            if name == "customers":
+                arrays.update(_attributes(by_name["attributes"]))
+            yield pa.table(arrays)
     finally:
         cursor.close()
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
-    by_name = dict(zip(keys, columns, strict=True))
-    arrays = {col: _column(by_name[col], _arrow_type(t)) for col, t in schema.items()}
-    if name == "customers":
-        arrays.update(_attributes(by_name["attributes"]))
-    return pa.table(arrays)
+
+
+def _read(conn: Connection, name: str, query: Select) -> pa.Table:
+    return pa.concat_tables(list(_batches(conn, name, query)), promote_options="default")
 
 
 def read_tables(conn: Connection) -> dict[str, pa.Table]:
     """Every operational table metrics read, as Arrow tables in the shape of
     :data:`keepwell.metrics.sources.SCHEMAS` (customers also get ``attr_*`` columns)."""
     return {name: _read(conn, name, query) for name, query in _queries().items()}
+
+
+def write_parquet(conn: Connection, directory: Path) -> None:
+    """Every operational table as ``<directory>/<name>.parquet``, streamed batch by batch
+    (customers, whose attribute columns are known only at the end, in one piece)."""
+    for name, query in _queries().items():
+        path = directory / f"{name}.parquet"
+        if name == "customers":
+            pq.write_table(_read(conn, name, query), path, compression="zstd")
+            continue
+        writer = None
+        try:
+            for batch in _batches(conn, name, query):
+                writer = writer or pq.ParquetWriter(path, batch.schema, compression="zstd")
+                writer.write_table(batch)
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def fingerprint(conn: Connection) -> str:
@@ -204,8 +234,7 @@ class OperationalSnapshot:
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"
         tmp.mkdir(parents=True)
         try:
-            for name, table in read_tables(conn).items():
-                pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+            write_parquet(conn, tmp)
             (tmp / "_complete").touch()
             try:
                 os.rename(tmp, target)
