@@ -13,12 +13,13 @@ log = logging.getLogger("keepwell.automation")
 def run_once(settings: Settings):
     """One automation run in its own transaction (committed when it succeeds)."""
     from keepwell.automation.service import run
-    from keepwell.db import engine_from_settings, require_schema, session_scope
+    from keepwell.db import engine_from_settings, require_schema, session_scope, write_engine
 
     engine = engine_from_settings(settings)
     try:
         require_schema(engine)
-        with session_scope(engine) as db_session:
+        # it writes beside the web server: take SQLite's write lock at BEGIN (see write_engine)
+        with session_scope(write_engine(engine)) as db_session:
             return run(db_session=db_session, settings=settings)
     finally:
         engine.dispose()
