@@ -191,6 +191,23 @@ def test_events_before_signup_and_duplicates(make_src) -> None:
     assert (row.tenure_days, row.days_since_last_event) == (19, 10)
 
 
+def test_days_since_last_event_older_than_both_windows(make_src) -> None:
+    # a: events on Dec 20 and Mar 20 only. Mar 1 and Jun 1 have no event in their 56 days
+    # (the Mar 20 event is after Mar 1, so it must not count there); b never had an event.
+    frames = {
+        "customers": customers(a="x", b="y"),
+        "subscriptions": subs(("a", "2025-12-01", None, 900), ("b", "2026-01-15", None, 500)),
+        "events": events(("a", "login", "2025-12-20 12:00"), ("a", "login", "2026-03-20 12:00")),
+    }
+    f = features(make_src(frames), as_of=[date(2026, 3, 1), date(2026, 4, 1), date(2026, 6, 1)])
+    a = f.xs("a", level="customer_id")
+    # Dec 20 -> Mar 1: 71 days; Mar 20 -> Apr 1: 12; Mar 20 -> Jun 1: 73
+    assert a.days_since_last_event.tolist() == [71, 12, 73]
+    assert a.events_28.tolist() == [0, 1, 0]
+    assert a.events_prev_28.tolist() == [0, 0, 0]
+    assert f.xs("b", level="customer_id").days_since_last_event.isna().all()
+
+
 def test_month_boundary_in_berlin(make_src) -> None:
     # 2026-02-28 23:30 UTC is Mar 1 00:30 in Berlin: after the Mar 1 snapshot, inside Apr 1's
     frames = {

@@ -215,19 +215,21 @@ def customer_features(
             cur=j[f"in_{W}"].max(),
             **{name: col.sum() for name, col in per_day_cols.items()},
         )
-    cur = per_day.cur == 1
-    prev = per_day.cur == 0
+    # both windows in one pass as sums of 0/1-flagged values: DuckDB's hash aggregate took
+    # ~2x as long with the same sums as filtered aggregates (SUM(x) FILTER (WHERE ...))
+    cur, prev = per_day.cur, 1 - per_day.cur
     win = per_day.group_by(["customer_id", "key"]).aggregate(
-        events_cur=per_day.events.sum(where=cur),
-        events_prev=per_day.events.sum(where=prev),
-        days_cur=per_day.count(where=cur),
-        days_prev=per_day.count(where=prev),
+        events_cur=(per_day.events * cur).sum(),
+        events_prev=(per_day.events * prev).sum(),
+        days_cur=cur.sum(),
+        days_prev=prev.sum(),
         last_recent=per_day.day.max(),
-        **{f"t_{i}": per_day[f"t_{i}"].sum(where=cur) for i in range(len(types))},
+        **{f"t_{i}": (per_day[f"t_{i}"] * cur).sum() for i in range(len(types))},
     )
 
-    # last active day before each snapshot: inside the 2W window it is ``last_recent``; for
-    # the rest, events and snapshots in one ordered stream over those customers' history
+    # last active day before each snapshot: inside the 2W window it is ``last_recent`` (joined
+    # below with the window counts); for the rest ("stale"), events and snapshots in one ordered
+    # stream over those customers' history
     stale = base.select("customer_id", "key", "as_of").anti_join(win, ["customer_id", "key"])
     if reads_rollup(src):
         r = src.rollup
@@ -253,13 +255,6 @@ def customer_features(
         "key",
         days_since_last_event=_days_between(stream.t, stream.last_day),
     )
-    recent = base.select("customer_id", "key", "as_of").join(win, ["customer_id", "key"])
-    recent = recent.select(
-        "customer_id",
-        "key",
-        days_since_last_event=_days_between(recent.as_of, recent.last_recent),
-    )
-    last = recent.union(older)
 
     # billing, surveys, support
     inv = src.invoices
@@ -298,9 +293,10 @@ def customer_features(
             win,
             "key",
             ["events_cur", "events_prev", "days_cur", "days_prev"]
-            + [f"t_{i}" for i in range(len(types))],
+            + [f"t_{i}" for i in range(len(types))]
+            + ["last_recent"],
         ),
-        (last, "key", ["days_since_last_event"]),
+        (older, "key", ["days_since_last_event"]),
         (failed, "as_of", ["failed_invoices_90"]),
         (nps, "as_of", ["last_nps_score", "days_since_last_nps"]),
         (tickets, "as_of", ["tickets"]),
@@ -330,7 +326,9 @@ def customer_features(
             "active_days_ratio": dy_ratio,
             "active_days_pct_change": dy_pct,
         },
-        days_since_last_event=out.days_since_last_event,
+        days_since_last_event=ibis.coalesce(
+            _days_between(out.as_of, out.last_recent), out.days_since_last_event
+        ),
         **{f"n{W}_{t}": out[f"t_{i}"].fill_null(zero).cast("int64") for i, t in enumerate(types)},
         failed_invoices_90=out.failed_invoices_90.fill_null(zero).cast("int64"),
         last_nps_score=out.last_nps_score,
