@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
-from keepwell.customers.models import Tag
+from keepwell.customers.models import Customer, Tag
 from keepwell.metrics.operational import OperationalSnapshot, fingerprint, read_tables
 from keepwell.metrics.sources import SCHEMAS
 from keepwell.surveys.models import SurveyKind, SurveyResponse
@@ -136,3 +136,34 @@ def test_tables_are_read_and_written_in_batches(db_session: Session, tmp_path: P
     on_disk = pq.read_table(tmp_path / "invoices.parquet")
     assert on_disk.num_rows == 6 and on_disk.schema.equals(whole["invoices"].schema)
     assert pq.read_table(tmp_path / "orders.parquet").num_rows == 0  # empty: still a file
+
+
+def test_sqlite_fingerprint_is_remembered_until_any_connection_commits(tmp_path, monkeypatch):
+    from keepwell import migrate
+    from keepwell.db import make_engine, session_scope
+    from keepwell.metrics import operational
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'kw.db'}")
+    migrate.upgrade(engine)
+    other = make_engine(f"sqlite:///{tmp_path / 'kw.db'}")
+    computed = []
+    real = operational._fingerprint
+    monkeypatch.setattr(operational, "_fingerprint", lambda c: computed.append(1) or real(c))
+
+    def current() -> str:  # as data_version reads it: a pooled connection, one transaction
+        with engine.connect() as conn:
+            return fingerprint(conn)
+
+    first = current()
+    assert current() == first and len(computed) == 1  # nothing changed: remembered
+    with session_scope(other) as s:  # another connection commits a customer
+        make_customer(s, external_id="N1")
+    second = current()
+    assert second != first and len(computed) == 2
+    with engine.begin() as conn:  # the pooled connection itself commits a change
+        conn.execute(Customer.__table__.update().values(name="renamed"))
+    third = current()
+    assert third != second and len(computed) == 3
+    assert current() == third and len(computed) == 3
+    other.dispose()
+    engine.dispose()

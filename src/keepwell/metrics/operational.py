@@ -169,13 +169,40 @@ def write_parquet(conn: Connection, directory: Path) -> None:
                 writer.close()
 
 
+MEMO_KEY = "keepwell.fingerprint"
+
+
+def _sqlite_marker(conn: Connection) -> tuple[int, int] | None:
+    """On SQLite, (``PRAGMA data_version``, ``total_changes``) of this DBAPI connection: both
+    unchanged means nobody -- another connection or this one -- committed since they were read."""
+    if conn.dialect.name != "sqlite":
+        return None
+    dbapi = conn.connection.dbapi_connection
+    (version,) = dbapi.execute("PRAGMA data_version").fetchone()
+    return int(version), int(dbapi.total_changes)
+
+
 def fingerprint(conn: Connection) -> str:
     """A digest that changes whenever a table metrics read gains, loses or changes a row.
 
     Per table: row count, highest id and latest ``updated_at`` (every write path, imports
     included, stamps it); for the customer-tag links: count, id sums and latest link time; for
     staff, their ids and e-mails (a login stamps ``updated_at`` but changes nothing reports read).
+
+    On SQLite the digest is remembered per pooled connection with :func:`_sqlite_marker` and
+    reused while the database did not change (the counts cost ~0.15 s at 1M customers).
     """
+    marker = _sqlite_marker(conn)
+    memo = conn.connection.info.get(MEMO_KEY)
+    if marker is not None and memo is not None and memo[0] == marker:
+        return memo[1]
+    digest = _fingerprint(conn)
+    if marker is not None:
+        conn.connection.info[MEMO_KEY] = (marker, digest)
+    return digest
+
+
+def _fingerprint(conn: Connection) -> str:
     from keepwell.billing.models import Invoice, Order, Subscription
     from keepwell.customers.models import Customer, Tag, customer_tags
     from keepwell.support.models import Ticket
