@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,7 +164,7 @@ def test_rebuild_in_customer_ranges_equals_one_pass(store, tmp_path) -> None:
         assert ids.equals(ids.sort_values(["customer_id", "day"]))  # sorted within the file
         ranges.append((ids.customer_id.min(), ids.customer_id.max()))
     ranges.sort()
-    assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # disjoint ranges
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))  # disjoint ranges
     assert chunked.one_row_per_day()  # one write: every customer-day is one row
     # and it stays incremental afterwards
     store.append(batch(("c01", "login", "2026-01-07 10:00")))

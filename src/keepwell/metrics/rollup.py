@@ -581,6 +581,17 @@ class Rollup:
         except DeltaError as exc:
             raise StoreError(f"cannot commit the rollup {operation}: {exc}") from exc
 
+    def _commit_written(
+        self, table: DeltaTable, written: list[_Written], *, mode: str, **kwargs: Any
+    ) -> None:
+        """Commit ``written`` as new data; if the commit fails, delete the files."""
+        try:
+            self._commit(table, self._adds(written, data_change=True), mode=mode, **kwargs)
+        except StoreError:
+            for w in written:
+                w.path.unlink(missing_ok=True)
+            raise
+
     def rebuild(self, store: EventStore, *, reason: str = "rebuild requested") -> RefreshResult:
         """Build the rollup from every file of the event store's current snapshot (one commit
         replacing the whole rollup, compacted and sorted by customer)."""
@@ -600,18 +611,9 @@ class Rollup:
                     events, new, written = self._build(con, table, files)
                 finally:
                     con.close()
-        try:
-            self._commit(
-                table,
-                self._adds(written, data_change=True),
-                mode="overwrite",
-                store_version=version,
-                operation="rebuild",
-            )
-        except StoreError:
-            for w in written:
-                w.path.unlink(missing_ok=True)
-            raise
+        self._commit_written(
+            table, written, mode="overwrite", store_version=version, operation="rebuild"
+        )
         return RefreshResult(
             mode="rebuild",
             from_version=before,
@@ -721,18 +723,9 @@ class Rollup:
                     written = self._copy(con, self._pivot_sql(types, order=False), "partial")
                 finally:
                     con.close()
-        try:
-            self._commit(
-                table,
-                self._adds(written, data_change=True),
-                mode="append",
-                store_version=version,
-                operation="refresh",
-            )
-        except StoreError:
-            for w in written:
-                w.path.unlink(missing_ok=True)
-            raise
+        self._commit_written(
+            table, written, mode="append", store_version=version, operation="refresh"
+        )
         return RefreshResult(
             mode="incremental",
             from_version=done,
