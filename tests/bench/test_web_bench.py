@@ -53,7 +53,9 @@ def test_web_benchmark_on_a_tiny_home(tmp_path: Path) -> None:
     assert "POST /v1/events" in done.stdout
     report = json.loads(out.read_text())
     pages = report["pages"]
-    assert pages["dashboard_cold_ms"] > 0
+    assert pages["dashboard_first_ms"] > 0
+    assert pages["dashboard_first_state"] in ("fresh", "stale", "computing")
+    assert pages["dashboard_fresh_after_s"] >= pages["dashboard_first_ms"] / 1000 - 0.1  # rounded
     for name in ("dashboard", "customers_list", "customer_360"):
         assert pages[name]["requests"] == 6
         assert 0 < pages[name]["p50_ms"] <= pages[name]["p95_ms"]
