@@ -94,6 +94,23 @@ def test_mrr_movements_worked_example(make_sources) -> None:
     assert (feb.expansion, feb.contraction, feb.reactivation) == (0, 0, 0)
 
 
+def test_one_report_computes_movements_and_trailing_churn_once(make_sources) -> None:
+    src = make_sources({"subscriptions": EXAMPLE})
+    args = {"start": date(2026, 2, 1), "end": date(2026, 4, 1)}
+    alone = run(src, mrr_movements, **args)
+    ltv1 = run(src, ltv, **args)
+    run(src, cost_of_churn, **args)
+    shared = [k[0] for k in src.extra["shared_tables"]]
+    # mrr, ltv and cost of churn read one movements table and one trailing-churn table
+    assert shared.count("mrr_movements") == 1 and shared.count("trailing_churn") == 1
+    pd.testing.assert_frame_equal(run(src, mrr_movements, **args), alone)
+    quarterly = run(src, mrr_movements, **{**args, "period": "quarter"})  # other parameters
+    assert [k[0] for k in src.extra["shared_tables"]].count("mrr_movements") == 2
+    assert list(quarterly.index.get_level_values("period")) == ["2026-Q1"]  # not 2 months
+    fresh = make_sources({"subscriptions": EXAMPLE})  # same answers without the memo
+    pd.testing.assert_frame_equal(run(fresh, ltv, **args), ltv1)
+
+
 def test_gap_within_grace_across_a_boundary_carries_mrr(make_sources) -> None:
     # Leaves Mar 29, back Apr 3 (gap 5 days <= 7): MRR 1000 carries over Apr 1 -- no churn
     # in March, no reactivation in April. Without grace, both happen.

@@ -15,7 +15,9 @@ Conventions (documented in ``docs/metrics.md``):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -30,7 +32,7 @@ def _far() -> ir.TimestampScalar:
     return ibis.literal(FAR_FUTURE, type="timestamp")
 
 
-def _shared(src: Sources, key: tuple, build) -> ir.Table:
+def shared_table(src: Sources, key: tuple, build) -> ir.Table:
     """``build()``, computed once per :class:`Sources` on DuckDB as a temporary table.
 
     Many metrics of one report start from the same activity spells; a Sources' tables never
@@ -48,6 +50,15 @@ def _shared(src: Sources, key: tuple, build) -> ir.Table:
     return memo[full_key]
 
 
+def frozen(value: Any) -> Any:
+    """``value`` (parameters: mappings, sequences, scalars) as a hashable key part."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return tuple(frozen(v) for v in value)
+    return value
+
+
 def bridged_subscriptions(src: Sources, *, grace_days: int = 7) -> ir.Table:
     """Subscription rows plus *bridge* rows that close gaps of at most ``grace_days``.
 
@@ -55,7 +66,7 @@ def bridged_subscriptions(src: Sources, *, grace_days: int = 7) -> ir.Table:
     row, with the MRR (and currency, plan) of the rows that stopped at that moment.
     Columns: customer_id, plan, mrr_minor, currency, started_at, ended_at (FAR_FUTURE = open).
     """
-    return _shared(src, ("bridged", grace_days), lambda: _bridged(src, grace_days))
+    return shared_table(src, ("bridged", grace_days), lambda: _bridged(src, grace_days))
 
 
 def _bridged(src: Sources, grace_days: int) -> ir.Table:
@@ -103,7 +114,7 @@ def spells(src: Sources, *, grace_days: int = 7) -> ir.Table:
     Columns: customer_id, spell_no (1 = first), started_at, ended_at (FAR_FUTURE = ongoing),
     first_started_at (the customer's first-ever start).
     """
-    return _shared(src, ("spells", grace_days), lambda: _spells(src, grace_days))
+    return shared_table(src, ("spells", grace_days), lambda: _spells(src, grace_days))
 
 
 def _spells(src: Sources, grace_days: int) -> ir.Table:

@@ -30,7 +30,7 @@ import pandas as pd
 from dateutil.relativedelta import relativedelta
 
 from keepwell.metrics import periods as P
-from keepwell.metrics.activity import bridged_subscriptions
+from keepwell.metrics.activity import bridged_subscriptions, frozen, shared_table
 from keepwell.metrics.churn import customer_periods, period_table
 from keepwell.metrics.params import check_fraction, check_whole
 from keepwell.metrics.registry import metric
@@ -188,6 +188,21 @@ def mrr_movements(
     2026-03       3000     3000    0          0        0            0
     """
     by = list(by)
+    key = ("mrr_movements", start, end, str(period), grace_days, frozen(filters), tuple(by))
+    t = shared_table(src, key, lambda: _movements(src, start, end, period, grace_days, filters, by))
+    return t.order_by([*by, "currency", "period_start"])
+
+
+def _movements(
+    src: Sources,
+    start: date,
+    end: date,
+    period: P.Period | str,
+    grace_days: int,
+    filters: Filters | None,
+    by: list[str],
+) -> ir.Table:
+    """:func:`mrr_movements` before ordering (shared by the metrics that build on it)."""
     rows = paying_rows(src, grace_days=grace_days, filters=filters, by=by)
     grid = period_table(src, start, end, period)
     pairs = mrr_pairs(rows, grid, at0="period_start", at1="period_end", by=by)
@@ -233,7 +248,7 @@ def mrr_movements(
         quick_ratio=ratio(gains, losses),
         arpa=ratio(t.mrr_end, t.customers_end),
     )
-    return t.order_by([*by, "currency", "period_start"])
+    return t
 
 
 def _window_grid(
@@ -337,6 +352,36 @@ def trailing_churn(
     check_whole(churn_window_months, "churn_window_months")
     by = list(by)
     period = P.Period(period)
+    key = (
+        "trailing_churn",
+        start,
+        end,
+        str(period),
+        churn_window_months,
+        grace_days,
+        frozen(filters),
+        tuple(by),
+    )
+    return shared_table(
+        src,
+        key,
+        lambda: _trailing_churn(
+            src, start, end, period, churn_window_months, grace_days, filters, by
+        ),
+    )
+
+
+def _trailing_churn(
+    src: Sources,
+    start: date,
+    end: date,
+    period: P.Period,
+    churn_window_months: int,
+    grace_days: int,
+    filters: Filters | None,
+    by: list[str],
+) -> ir.Table:
+    """:func:`trailing_churn`'s query (shared by the metrics that use it)."""
     tz = src.timezone
     spans = P.grid(start, end, period, tz=tz)
     window_ends = [P.floor(s.first_day + P.STEP[period], P.Period.month) for s in spans]
