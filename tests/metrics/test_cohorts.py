@@ -86,6 +86,18 @@ def test_retention_curve_weights_customers_not_cohorts(make_sources) -> None:
     assert curve.retention.tolist() == pytest.approx([1.0, 5 / 6, 0.8])
 
 
+def test_curve_after_table_reuses_the_cohort_table_of_the_same_parameters(make_sources) -> None:
+    src = make_sources({"subscriptions": EXAMPLE})
+    table(src, **Q1)
+    curve = src.con.execute(retention_curve(src, **Q1)).set_index("age")
+    table(src, **Q1, as_of=date(2026, 3, 15))  # another as_of: its own table
+    shared = [k[0] for k in src.extra["shared_tables"]]
+    assert shared.count("cohort_retention") == 2
+    assert curve.retained.tolist() == [6, 5, 4]  # as computed alone (test above)
+    censored = src.con.execute(retention_curve(src, **Q1, as_of=date(2026, 3, 15)))
+    assert censored.set_index("age").eligible.tolist()[2] == 3  # a, e, g (see above)
+
+
 def test_max_age_beyond_the_data_is_all_censored(make_sources) -> None:
     src = make_sources({"subscriptions": EXAMPLE})
     out = table(src, **Q1, max_age=4)

@@ -30,7 +30,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from keepwell.metrics import periods as P
-from keepwell.metrics.activity import bridged_subscriptions, spells
+from keepwell.metrics.activity import bridged_subscriptions, frozen, shared_table, spells
 from keepwell.metrics.params import check_whole
 from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
@@ -109,6 +109,39 @@ def cohort_retention(
     2026-01    1         2         2             1.0                1.0
     2026-01    2         2         1             0.5                1.0
     """
+    by = list(by)
+    params = (start, end, str(period), max_age, as_of, grace_days, frozen(filters), tuple(by))
+    t = shared_table(
+        src,
+        ("cohort_retention", *params),
+        lambda: _cohort_retention(
+            src,
+            start=start,
+            end=end,
+            period=period,
+            max_age=max_age,
+            as_of=as_of,
+            grace_days=grace_days,
+            filters=filters,
+            by=by,
+        ),
+    )
+    return t.order_by([*by, "cohort_start", "currency", "age"])
+
+
+def _cohort_retention(
+    src: Sources,
+    *,
+    start: date,
+    end: date,
+    period: P.Period | str,
+    max_age: int | None,
+    as_of: date | None,
+    grace_days: int,
+    filters: Filters | None,
+    by: Sequence[str],
+) -> ir.Table:
+    """:func:`cohort_retention` before ordering (shared with :func:`retention_curve`)."""
     period = P.Period(period)
     by = list(by)
     grid = _cohort_grid(src, start, end, period)
@@ -204,7 +237,7 @@ def cohort_retention(
         mrr=t.mrr,
         revenue_retention=ratio(t.mrr, t.mrr_start),
     )
-    return t.order_by([*by, "cohort_start", "currency", "age"])
+    return t
 
 
 @metric("retention_curve", title="Retention curve", needs={"subscriptions"}, params=PARAMS)
