@@ -760,8 +760,8 @@ def churn_by_tenure(
         wins = wins.select("period", "period_start", "period_end")
     j = sp.cross_join(wins)
     s, e = j.started_at, j.ended_at
-    parts = []
-    for order, (dimension, bucket, a, b) in enumerate(TENURE_BUCKETS):
+    sums = {}
+    for order, (_dimension, _bucket, a, b) in enumerate(TENURE_BUCKETS):
         lo = s + ibis.interval(months=a)
         in_band = e >= lo if b is None else (e >= lo) & (e < s + ibis.interval(months=b))
         out_of_band = (
@@ -771,17 +771,21 @@ def churn_by_tenure(
         )
         churned = (e > j.period_start) & (e <= j.period_end) & in_band
         reached = (lo <= e) & (lo <= j.period_end) & (out_of_band > j.period_start)
-        part = j.group_by([*by, "period"]).aggregate(
-            churned=ibis.ifelse(churned, 1, 0).sum().cast("int64"),
-            reached=ibis.ifelse(reached, 1, 0).sum().cast("int64"),
+        sums[f"_churned_{order}"] = ibis.ifelse(churned, 1, 0).sum().cast("int64")
+        sums[f"_reached_{order}"] = ibis.ifelse(reached, 1, 0).sum().cast("int64")
+    wide = j.group_by([*by, "period"]).aggregate(**sums)  # one pass for every bucket
+    parts = [
+        wide.select(
+            *by,
+            "period",
+            churned=wide[f"_churned_{order}"],
+            reached=wide[f"_reached_{order}"],
+            dimension=ibis.literal(dimension),
+            bucket=ibis.literal(bucket),
+            bucket_order=ibis.literal(order, type="int64"),
         )
-        parts.append(
-            part.mutate(
-                dimension=ibis.literal(dimension),
-                bucket=ibis.literal(bucket),
-                bucket_order=ibis.literal(order, type="int64"),
-            )
-        )
+        for order, (dimension, bucket, _a, _b) in enumerate(TENURE_BUCKETS)
+    ]
     parts.append(_usage_at_churn(src, j, by, start=start, end=end))
     counts = ibis.union(*parts)
     frame = _frame(keys, by, wins)
