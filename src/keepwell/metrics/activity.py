@@ -14,8 +14,9 @@ Conventions (documented in ``docs/metrics.md``):
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,21 @@ def shared_table(src: Sources, key: tuple, build) -> ir.Table:
         name = f"kw_shared_{len(memo)}_{uuid.uuid4().hex[:8]}"
         memo[full_key] = src.con.create_table(name, build(), temp=True)
     return memo[full_key]
+
+
+def shared(name: str) -> Callable[[Callable[..., ir.Table]], Callable[..., ir.Table]]:
+    """Decorator: ``build(src, **params)`` (keyword parameters only) computed once per
+    :class:`Sources` and parameter values, as :func:`shared_table` (the key is ``name`` and
+    every parameter, so none can be left out of it)."""
+
+    def wrap(build: Callable[..., ir.Table]) -> Callable[..., ir.Table]:
+        @functools.wraps(build)
+        def run(src: Sources, **params: Any) -> ir.Table:
+            return shared_table(src, (name, frozen(params)), lambda: build(src, **params))
+
+        return run
+
+    return wrap
 
 
 def frozen(value: Any) -> Any:

@@ -30,7 +30,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from keepwell.metrics import periods as P
-from keepwell.metrics.activity import bridged_subscriptions, frozen, shared_table, spells
+from keepwell.metrics.activity import bridged_subscriptions, shared, spells
 from keepwell.metrics.params import check_whole
 from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
@@ -110,25 +110,21 @@ def cohort_retention(
     2026-01    2         2         1             0.5                1.0
     """
     by = list(by)
-    params = (start, end, str(period), max_age, as_of, grace_days, frozen(filters), tuple(by))
-    t = shared_table(
+    t = _cohort_retention(
         src,
-        ("cohort_retention", *params),
-        lambda: _cohort_retention(
-            src,
-            start=start,
-            end=end,
-            period=period,
-            max_age=max_age,
-            as_of=as_of,
-            grace_days=grace_days,
-            filters=filters,
-            by=by,
-        ),
+        start=start,
+        end=end,
+        period=period,
+        max_age=max_age,
+        as_of=as_of,
+        grace_days=grace_days,
+        filters=filters,
+        by=by,
     )
     return t.order_by([*by, "cohort_start", "currency", "age"])
 
 
+@shared("cohort_retention")
 def _cohort_retention(
     src: Sources,
     *,

@@ -30,7 +30,7 @@ import pandas as pd
 from dateutil.relativedelta import relativedelta
 
 from keepwell.metrics import periods as P
-from keepwell.metrics.activity import bridged_subscriptions, frozen, shared_table
+from keepwell.metrics.activity import bridged_subscriptions, shared
 from keepwell.metrics.churn import customer_periods, period_table
 from keepwell.metrics.params import check_fraction, check_whole
 from keepwell.metrics.registry import metric
@@ -188,13 +188,16 @@ def mrr_movements(
     2026-03       3000     3000    0          0        0            0
     """
     by = list(by)
-    key = ("mrr_movements", start, end, str(period), grace_days, frozen(filters), tuple(by))
-    t = shared_table(src, key, lambda: _movements(src, start, end, period, grace_days, filters, by))
+    t = _movements(
+        src, start=start, end=end, period=period, grace_days=grace_days, filters=filters, by=by
+    )
     return t.order_by([*by, "currency", "period_start"])
 
 
+@shared("mrr_movements")
 def _movements(
     src: Sources,
+    *,
     start: date,
     end: date,
     period: P.Period | str,
@@ -351,28 +354,22 @@ def trailing_churn(
     """
     check_whole(churn_window_months, "churn_window_months")
     by = list(by)
-    period = P.Period(period)
-    key = (
-        "trailing_churn",
-        start,
-        end,
-        str(period),
-        churn_window_months,
-        grace_days,
-        frozen(filters),
-        tuple(by),
-    )
-    return shared_table(
+    return _trailing_churn(
         src,
-        key,
-        lambda: _trailing_churn(
-            src, start, end, period, churn_window_months, grace_days, filters, by
-        ),
+        start=start,
+        end=end,
+        period=P.Period(period),
+        churn_window_months=churn_window_months,
+        grace_days=grace_days,
+        filters=filters,
+        by=by,
     )
 
 
+@shared("trailing_churn")
 def _trailing_churn(
     src: Sources,
+    *,
     start: date,
     end: date,
     period: P.Period,
