@@ -20,7 +20,6 @@ from datetime import date, timedelta
 
 import ibis
 import ibis.expr.types as ir
-import pandas as pd
 
 from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
@@ -29,6 +28,7 @@ from keepwell.metrics.calendars import (
     LocalPeriod,
     day_periods,
     local_periods,
+    period_days_in_windows,
     periods_table,
     trailing_days,
 )
@@ -149,17 +149,8 @@ def _period_and_window_actives(
     which also handles windows reaching into earlier periods).
     """
     lengths = sorted(set(windows.values()))
-    rows = [
-        (d, p.label, *[int(d >= p.end_day - timedelta(days=n)) for n in lengths])
-        for p in periods
-        for d in (p.first_day + timedelta(days=i) for i in range((p.end_day - p.first_day).days))
-    ]
     flags = [f"in_{n}" for n in lengths]
-    cal = ibis.memtable(
-        pd.DataFrame(rows, columns=["day", "period", *flags]),
-        schema={"day": "date", "period": "string", **dict.fromkeys(flags, "int64")},
-    )
-    j = days.join(cal, "day")
+    j = days.join(period_days_in_windows(periods, lengths), "day")
     per = j.group_by([*by, *ent, "period"]).aggregate(
         _days=j.count(), **{f"_{f}": j[f].max() for f in flags}
     )
