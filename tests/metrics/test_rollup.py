@@ -172,6 +172,12 @@ def test_rebuild_in_customer_ranges_equals_one_pass(store, tmp_path) -> None:
     assert rows(chunked, "events")[("c01", "2026-01-07")] == (1,)
 
 
+@pytest.mark.parametrize("bad", [0, -5, 2.5, "many", True])
+def test_chunk_size_must_be_a_positive_whole_number(tmp_path, bad) -> None:
+    with pytest.raises(InvalidInput, match="chunk_events"):
+        Rollup(tmp_path / "r", chunk_events=bad)
+
+
 def test_failed_chunked_rebuild_leaves_no_files(store, tmp_path, monkeypatch) -> None:
     store.append(batch(*[(f"c{i}", "login", "2026-01-05 10:00") for i in range(10)]))
     chunked = Rollup(tmp_path / "chunked", timezone=BERLIN, chunk_events=3)

@@ -148,6 +148,13 @@ def test_the_first_run_waits_one_interval(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("value", [-1, "soon", 1.5])
-def test_bad_interval_is_refused(tmp_path: Path, value) -> None:
-    with pytest.raises(ValidationError, match="automation_interval_seconds"):
-        Settings(home=tmp_path, automation_interval_seconds=value)
+@pytest.mark.parametrize("name", ["automation_interval_seconds", "warm_interval_seconds"])
+def test_bad_interval_is_refused(tmp_path: Path, name: str, value) -> None:
+    with pytest.raises(ValidationError, match=name):
+        Settings(home=tmp_path, **{name: value})
+
+
+@pytest.mark.parametrize("value", [-0.5, "later"])
+def test_bad_dashboard_wait_is_refused(tmp_path: Path, value) -> None:
+    with pytest.raises(ValidationError, match="dashboard_wait_seconds"):
+        Settings(home=tmp_path, dashboard_wait_seconds=value)

@@ -72,6 +72,7 @@ from keepwell.config import Settings
 from keepwell.errors import InvalidInput, StoreError
 from keepwell.events.store import EventStore
 from keepwell.metrics.daily import COUNT_PREFIX, VALUE_PREFIX
+from keepwell.metrics.params import check_whole
 from keepwell.metrics.tz_offsets import local_day_sql
 
 __all__ = ["BASE_COLUMNS", "RefreshResult", "Rollup", "RollupInfo"]
@@ -180,6 +181,7 @@ class Rollup:
             raise InvalidInput(
                 f"unknown time zone {timezone!r}", field="timezone", expected="an IANA name"
             ) from exc
+        check_whole(chunk_events, "chunk_events")
         self.path = Path(path).resolve()
         self.timezone = timezone
         self.retention_hours = retention_hours
@@ -631,7 +633,7 @@ class Rollup:
         """Consecutive customer-id ranges [lowest, end) of about :attr:`chunk_events` events
         each (equal numbers of customers; one open range when the files are small)."""
         rows = sum(pq.read_metadata(f).num_rows for f in files)
-        k = -(-rows // max(self.chunk_events, 1))
+        k = -(-rows // self.chunk_events)
         if k <= 1:
             return [(None, None)]
         qs = ", ".join(str(i / k) for i in range(1, k))
