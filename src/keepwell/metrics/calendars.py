@@ -97,15 +97,16 @@ def day_periods(periods: Sequence[LocalPeriod]) -> ir.Table:
 
 def period_days_in_windows(periods: Sequence[LocalPeriod], lengths: Sequence[int]) -> ir.Table:
     """One row per local day of the periods with, per window length ``n``, ``in_<n>`` = 1 when
-    the day is among the period's last ``n`` days, else 0. Columns: day, period, in_<n>..."""
+    the day is among the period's last ``n`` days, else 0. Columns: day, period, idx,
+    in_<n>..."""
     flags = [f"in_{n}" for n in lengths]
     rows = [
-        (d, p.label, *[int(d >= p.end_day - timedelta(days=n)) for n in lengths])
+        (d, p.label, p.index, *[int(d >= p.end_day - timedelta(days=n)) for n in lengths])
         for p in periods
         for d in _days(p.first_day, p.end_day)
     ]
-    df = pd.DataFrame(rows, columns=["day", "period", *flags])
-    schema = {"day": "date", "period": "string", **dict.fromkeys(flags, "int64")}
+    df = pd.DataFrame(rows, columns=["day", "period", "idx", *flags])
+    schema = {"day": "date", "period": "string", "idx": "int64", **dict.fromkeys(flags, "int64")}
     return ibis.memtable(df, schema=schema)
 
 

@@ -39,10 +39,10 @@ from keepwell.metrics.daily import (
     first_active_day,
     one_row_per_day,
     per_customer_day,
-    reads_rollup,
     rollup_event_types,
 )
 from keepwell.metrics.localtime import local_day
+from keepwell.metrics.period_activity import calendar, covers, period_activity
 from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
@@ -88,14 +88,28 @@ def _report_columns(by: Sequence[str]) -> list[str]:
 
 
 def _median(t: ir.Table, group: Sequence[str], col: str) -> ir.Table:
-    """Exact median of ``col`` per ``group`` (mean of the two middle values when even)."""
-    w = ibis.window(group_by=list(group), order_by=t[col])
-    r = t.mutate(
-        _rn=ibis.row_number().over(w) + 1,
-        _n=t[col].count().over(ibis.window(group_by=list(group))),
+    """Exact median of ``col`` per ``group`` (mean of the two middle values when even).
+
+    Read off a histogram (one row per group and distinct value, with cumulative counts), so
+    only the distinct values are sorted: cheap for counts like active days.
+    """
+    group = list(group)
+    h = t.group_by([*group, col]).aggregate(_n=t.count())
+    upto = ibis.window(group_by=group, order_by=h[col], rows=(None, 0))
+    h = h.mutate(_cum=h._n.sum().over(upto), _tot=h._n.sum().over(ibis.window(group_by=group)))
+
+    def value_at(pos: ir.IntegerValue) -> ir.FloatingValue:
+        hit = (h._cum - h._n < pos) & (pos <= h._cum)
+        return ibis.ifelse(hit, h[col].cast("float64"), ibis.null("float64")).max()
+
+    return h.group_by(group).aggregate(
+        median=(value_at((h._tot + 1) // 2) + value_at((h._tot + 2) // 2)) / 2.0
     )
-    r = r.filter((r._rn == (r._n + 1) // 2) | (r._rn == (r._n + 2) // 2))
-    return r.group_by(list(group)).aggregate(median=r[col].cast("float64").mean())
+
+
+def _report_rows(t: ir.Table, periods: Sequence[LocalPeriod]) -> ir.Table:
+    """Rows of a :func:`period_activity` table in the reporting ``periods`` (idx 0..n-1)."""
+    return t.filter(t.idx >= 0, t.idx < len(periods))
 
 
 # -- 1. active customers -------------------------------------------------------------------
@@ -199,11 +213,24 @@ def active_customers(
     longest = max(mau_days, wau_days)
     first = min(ps[0].first_day, ps[0].end_day - timedelta(days=longest))
     keys = segment_keys(src, filters=filters, by=by)
+    out = _frame(keys, by, periods_table(ps))
+    span = {"start": start, "end": end, "period": period}
+    if covers(src, **span, windows=(wau_days, mau_days), unit=unit):
+        pa = period_activity(src, **span, windows=(wau_days, mau_days))
+        rows = _report_rows(restrict(pa, keys), ps)
+        counts = rows.group_by([*by, "idx"]).aggregate(
+            active_days=rows.active_days.sum().cast("int64"),
+            period_actives=rows.count().cast("int64"),
+            wau=(rows[f"d_{wau_days}"] > 0).sum().cast("int64"),
+            mau=(rows[f"d_{mau_days}"] > 0).sum().cast("int64"),
+        )
+        return _active_columns(
+            _attach(out, counts, by, ["active_days", "period_actives", "wau", "mau"], "idx"), by
+        )
     d = restrict(daily_activity(src, first_day=first, end_day=ps[-1].end_day, unit=unit), keys)
     ent = ["customer_id", "user_id"] if unit == "user" else ["customer_id"]
     days = d.select(*by, *ent, "day")
     days = days if one_row_per_day(src, d, unit=unit) else days.distinct()
-    out = _frame(keys, by, periods_table(ps))
     if longest <= min((p.end_day - p.first_day).days for p in ps):
         counts = _period_and_window_actives(days, ps, {"wau": wau_days, "mau": mau_days}, by, ent)
         out = _attach(out, counts, by, ["active_days", "period_actives", "wau", "mau"])
@@ -219,6 +246,11 @@ def active_customers(
         out = _attach(out, pa, by, ["period_actives"])
         out = _attach(out, wau, by, ["wau"])
         out = _attach(out, mau, by, ["mau"])
+    return _active_columns(out, by)
+
+
+def _active_columns(out: ir.Table, by: Sequence[str]) -> ir.Table:
+    """active_customers' output from per-period active_days, period_actives, wau, mau."""
     out = out.mutate(
         dau=out.active_days.fill_null(0).cast("float64") / out.days.cast("float64"),
         wau=out.wau.fill_null(0).cast("int64"),
@@ -251,12 +283,7 @@ def _usage(
     """Per (customer, anchor) usage in the trailing windows, for customers active in the
     lookback. Columns: [by...], customer_id, key, active_days, events, active_days_lookback,
     frequency."""
-    if lookback_days < window_days:
-        raise InvalidInput(
-            f"the lookback ({lookback_days} days) is shorter than the window ({window_days})",
-            field="lookback_days",
-            expected=f"at least {window_days}",
-        )
+    _check_lookback(window_days, lookback_days)
     first = min(a for _, a in anchors) - timedelta(days=lookback_days)
     last = max(a for _, a in anchors)
     keys = segment_keys(src, filters=filters, by=by)
@@ -271,15 +298,72 @@ def _usage(
         events=(j.events * short).sum().cast("int64"),
         active_days_lookback=j.count().cast("int64"),
     )
-    u = u.mutate(
-        frequency=ibis.cases(
-            (u.active_days >= daily_min, "daily"),
-            (u.active_days >= weekly_min, "weekly"),
-            (u.active_days >= monthly_min, "monthly"),
-            else_="less_than_monthly",
-        )
-    )
+    u = u.mutate(frequency=_frequency(u.active_days, daily_min, weekly_min, monthly_min))
     return u, keys
+
+
+def _check_lookback(window_days: int, lookback_days: int) -> None:
+    if lookback_days < window_days:
+        raise InvalidInput(
+            f"the lookback ({lookback_days} days) is shorter than the window ({window_days})",
+            field="lookback_days",
+            expected=f"at least {window_days}",
+        )
+
+
+def _frequency(
+    active_days: ir.IntegerValue, daily_min: int, weekly_min: int, monthly_min: int
+) -> ir.StringValue:
+    return ibis.cases(
+        (active_days >= daily_min, "daily"),
+        (active_days >= weekly_min, "weekly"),
+        (active_days >= monthly_min, "monthly"),
+        else_="less_than_monthly",
+    )
+
+
+def _usage_population(
+    pa: ir.Table,
+    periods: Sequence[LocalPeriod],
+    cal: Sequence[LocalPeriod],
+    window_days: int,
+    lookback_days: int,
+    by: Sequence[str],
+) -> ir.Table:
+    """Customers active in the ``lookback_days`` ending on each period's last day, with their
+    active days in its last ``window_days``, from :func:`period_activity` rows ``pa``.
+    Columns: [by...], customer_id, idx, active_days.
+
+    Active in period p: counted when its last active day there is in the lookback. Not active
+    in p: in the population (with 0 active days) when its latest earlier period's last active
+    day is -- that is a row q with no activity between q and p (next_idx > p).
+    """
+    since = {p.index: p.end_day - timedelta(days=lookback_days) for p in periods}
+    bounds = ibis.memtable(
+        {"p": list(since), "since": list(since.values())}, schema={"p": "int64", "since": "date"}
+    )
+    rows = _report_rows(pa, periods)
+    at = rows.join(bounds, rows.idx == bounds.p)
+    at = at.filter(at.last_day >= at.since).select(
+        *by, "customer_id", "idx", active_days=at[f"d_{window_days}"]
+    )
+    pairs = [
+        (q.index, p, day)
+        for p, day in since.items()
+        for q in cal
+        if q.index < p and day < q.end_day
+    ]
+    pairs = ibis.memtable(
+        {"q": [r[0] for r in pairs], "p": [r[1] for r in pairs], "since": [r[2] for r in pairs]},
+        schema={"q": "int64", "p": "int64", "since": "date"},
+    )
+    gaps = pa.filter(pa.next_idx.isnull() | (pa.next_idx > pa.idx + 1))
+    carry = gaps.join(pairs, gaps.idx == pairs.q)
+    carry = carry.filter(
+        carry.next_idx.isnull() | (carry.p < carry.next_idx), carry.last_day >= carry.since
+    )
+    carry = carry.select(*by, "customer_id", idx="p", active_days=ibis.literal(0, type="int64"))
+    return at.union(carry)
 
 
 def customer_usage(
@@ -373,19 +457,28 @@ def usage_frequency(
     ``monthly_min``: the segment's typical customer uses the product less than once a month,
     PRODUCT.md section 1; null when no customers).
     """
+    _check_lookback(window_days, lookback_days)
     ps = local_periods(start, end, period, tz=src.timezone)
-    u, keys = _usage(
-        src,
-        anchors=[(p.label, p.end_day) for p in ps],
-        window_days=window_days,
-        lookback_days=lookback_days,
-        daily_min=daily_min,
-        weekly_min=weekly_min,
-        monthly_min=monthly_min,
-        filters=filters,
-        by=by,
-    )
-    u = u.rename(period="key")
+    span = {"start": start, "end": end, "period": period}
+    if covers(src, **span, windows=(window_days,), lookback_days=lookback_days):
+        keys = segment_keys(src, filters=filters, by=by)
+        pa = restrict(period_activity(src, **span, windows=(window_days,)), keys)
+        u = _usage_population(pa, ps, calendar(**span), window_days, lookback_days, by)
+        u = u.mutate(frequency=_frequency(u.active_days, daily_min, weekly_min, monthly_min))
+        u = u.join(periods_table(ps).select("idx", "period"), "idx")
+    else:
+        u, keys = _usage(
+            src,
+            anchors=[(p.label, p.end_day) for p in ps],
+            window_days=window_days,
+            lookback_days=lookback_days,
+            daily_min=daily_min,
+            weekly_min=weekly_min,
+            monthly_min=monthly_min,
+            filters=filters,
+            by=by,
+        )
+        u = u.rename(period="key")
     counts = u.group_by([*by, "period"]).aggregate(
         customers=u.count().cast("int64"),
         **{c: (u.frequency == c).sum().cast("int64") for c in FREQUENCY_CLASSES},
@@ -446,16 +539,15 @@ def feature_adoption(
     keys = segment_keys(src, filters=filters, by=by)
     cal = day_periods(ps)
     span = {"first_day": ps[0].first_day, "end_day": ps[-1].end_day}
-    if reads_rollup(src):
+    if covers(src, start=start, end=end, period=period):
         types = rollup_event_types(src)
-        d = restrict(daily_activity(src, **span, event_types=types), keys).join(cal, "day")
-        per = d.group_by([*by, "customer_id", "period"]).aggregate(
-            **{t: d[f"{COUNT_PREFIX}{t}"].sum() for t in types}
-        )
-        wide = per.group_by([*by, "period"]).aggregate(
+        pa = period_activity(src, start=start, end=end, period=period)
+        per = _report_rows(restrict(pa, keys), ps)
+        wide = per.group_by([*by, "idx"]).aggregate(
             _active=per.count().cast("int64"),
-            **{t: ibis.ifelse(per[t] > 0, 1, 0).sum().cast("int64") for t in types},
+            **{t: (per[f"{COUNT_PREFIX}{t}"] > 0).sum().cast("int64") for t in types},
         )
+        wide = wide.join(periods_table(ps).select("idx", "period"), "idx")
         parts = [
             wide.select(
                 *by,
@@ -548,6 +640,24 @@ def lifecycle(
     ps = local_periods(start, end, period, tz=src.timezone, before=1)
     report = [p for p in ps if p.index >= 0]
     keys = segment_keys(src, filters=filters, by=by)
+    out = _frame(keys, by, periods_table(report))
+    if covers(src, start=start, end=end, period=period):
+        pa = restrict(period_activity(src, start=start, end=end, period=period), keys)
+        cur = _report_rows(pa, report)
+        had_prev = cur.prev_idx == cur.idx - 1
+        is_new = cur.prev_idx.isnull()
+        states = cur.group_by([*by, "idx"]).aggregate(
+            new=is_new.sum().cast("int64"),
+            returning=had_prev.fill_null(False).sum().cast("int64"),
+            resurrecting=(cur.prev_idx < cur.idx - 1).fill_null(False).sum().cast("int64"),
+        )
+        # dormant in p: active in p - 1 and not in p
+        last = pa.filter(pa.idx >= -1, pa.idx < len(report) - 1)
+        last = last.filter(last.next_idx.isnull() | (last.next_idx > last.idx + 1))
+        dormant = last.group_by([*by, (last.idx + 1).name("idx")]).aggregate(
+            dormant=last.count().cast("int64")
+        )
+        return _lifecycle_columns(out, states, dormant, by)
     d = restrict(daily_activity(src, first_day=ps[0].first_day, end_day=ps[-1].end_day), keys)
     cal = day_periods(ps)
     act = d.join(cal, "day").select(*by, "customer_id", "idx").distinct()
@@ -578,7 +688,13 @@ def lifecycle(
     gone = act.left_join(nxt, on_next).filter(lambda t: t.n_flag.isnull())
     gone = gone.select(*[gone[c] for c in by], idx=gone.idx + 1)
     dormant = gone.group_by([*by, "idx"]).aggregate(dormant=gone.count().cast("int64"))
-    out = _frame(keys, by, periods_table(report))
+    return _lifecycle_columns(out, states, dormant, by)
+
+
+def _lifecycle_columns(
+    out: ir.Table, states: ir.Table, dormant: ir.Table, by: Sequence[str]
+) -> ir.Table:
+    """lifecycle's output: the (group, period) frame with the state and dormant counts."""
     out = _attach(out, states, by, ["new", "returning", "resurrecting"], key="idx")
     out = _attach(out, dormant, by, ["dormant"], key="idx")
     out = out.mutate(

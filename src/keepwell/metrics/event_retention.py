@@ -43,6 +43,7 @@ import pandas as pd
 from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
 from keepwell.metrics.daily import COUNT_PREFIX, event_slug, event_slug_expr, reads_rollup
+from keepwell.metrics.period_activity import period_activity
 from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
@@ -84,19 +85,6 @@ def _period_table(spans: list[P.PeriodSpan]) -> ir.Table:
     return ibis.memtable(
         df, schema={"idx": "int64", "cohort": "string", "cohort_start": "timestamp"}
     )
-
-
-def _day_table(spans: list[P.PeriodSpan], period: P.Period) -> ir.Table:
-    """Every local day of the analysed periods: day, idx."""
-    days = pd.DataFrame(
-        [
-            (d.date(), i)
-            for i, s in enumerate(spans)
-            for d in pd.date_range(s.first_day, s.first_day + P.STEP[period], inclusive="left")
-        ],
-        columns=["day", "idx"],
-    )
-    return ibis.memtable(days, schema={"day": "date", "idx": "int64"})
 
 
 def _segments(spans: list[P.PeriodSpan]) -> ir.Table:
@@ -204,40 +192,43 @@ def _activity_raw(
 def _activity_rollup(
     src: Sources,
     *,
+    start: date,
+    end: date,
     spans: list[P.PeriodSpan],
     period: P.Period,
     start_type: str | None,
     return_type: str | None,
     cohort: str,
 ) -> tuple[ir.Table, ir.Table | None]:
-    """From the daily rollup (customers only): same shape as :func:`_activity_raw`."""
-    r = src.rollup
-    end_day = spans[-1].first_day + P.STEP[period]
-    r = r.filter(r.day.cast("date") < end_day)
+    """From the report's per-period activity (:func:`period_activity`, customers only): same
+    shape as :func:`_activity_raw`. Its period indexes are the analysed periods' (0 = first)."""
+    pa = period_activity(src, start=start, end=end, period=period)
+    pa = pa.filter(pa.idx < len(spans))
 
-    def count(t: str | None) -> ir.IntegerValue:
+    def did(t: str | None) -> ir.IntegerValue:
         if t is None:
-            return r.events.fill_null(0)
+            return ibis.literal(1, type="int64")
         col = f"{COUNT_PREFIX}{t}"
-        return r[col].fill_null(0) if col in r.columns else ibis.literal(0, type="int64")
+        if col not in pa.columns:
+            return ibis.literal(0, type="int64")
+        return ibis.ifelse(pa[col] > 0, 1, 0)
 
-    r = r.select(
-        "customer_id",
-        day=r.day.cast("date"),
-        is_start=ibis.ifelse(count(start_type) > 0, 1, 0),
-        is_return=ibis.ifelse(count(return_type) > 0, 1, 0),
+    rows = pa.select(
+        "customer_id", "idx", "prev_idx", is_start=did(start_type), is_return=did(return_type)
     )
-    r = r.filter((r.is_start == 1) | (r.is_return == 1))
-    days = _day_table(spans, period)
-    j = r.join(days, "day")
-    activity = j.group_by(["customer_id", "idx"]).aggregate(
-        did_start=j.is_start.max(), did_return=j.is_return.max()
+    analysed = rows.filter(rows.idx >= 0, (rows.is_start == 1) | (rows.is_return == 1))
+    activity = analysed.select(
+        "customer_id", "idx", did_start=analysed.is_start, did_return=analysed.is_return
     )
     first = None
     if cohort == "first_time":
-        s = r.filter(r.is_start == 1)
-        f = s.group_by("customer_id").aggregate(day=s.day.min())
-        first = f.join(days, "day").select("customer_id", "idx")
+        if start_type is None:  # the first period with any activity ever
+            first = rows.filter(rows.prev_idx.isnull(), rows.idx >= 0)
+            first = first.select("customer_id", "idx")
+        else:
+            s = rows.filter(rows.is_start == 1)
+            first = s.group_by("customer_id").aggregate(idx=s.idx.min())
+            first = first.filter(first.idx >= 0)
     return activity, first
 
 
@@ -337,6 +328,8 @@ def event_retention(
     if reads_rollup(src, unit=unit):
         activity, first = _activity_rollup(
             src,
+            start=start,
+            end=end,
             spans=spans,
             period=period,
             start_type=start_type,
