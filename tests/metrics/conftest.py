@@ -7,11 +7,16 @@ DuckDB; the cross-backend suite parametrises it over DuckDB, PostgreSQL and PySp
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import duckdb
 import ibis
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from keepwell.events.store import EventStore
+from keepwell.metrics.rollup import Rollup
 from keepwell.metrics.sources import Sources
 
 
@@ -36,6 +41,41 @@ def subs(*rows: tuple) -> pd.DataFrame:
             }
         )
     return pd.DataFrame.from_records(records)
+
+
+def rollup_frame(frame: pd.DataFrame, *, timezone: str, root: Path) -> pa.Table | pd.DataFrame:
+    """The exact rollup of ``frame`` built the real way: event store -> :class:`Rollup`.
+
+    An empty rollup is returned as a typed DataFrame (``Sources.from_frames`` infers the
+    rollup's column types from values, and an empty Arrow table has none).
+    """
+    store = EventStore(root / "events")
+    if len(frame):
+        at = pd.to_datetime(frame["occurred_at"]).dt.tz_localize("UTC")
+        table = pa.table(
+            {
+                "customer_id": pa.array(frame["customer_id"], pa.string()),
+                "event": pa.array(frame["event"], pa.string()),
+                "occurred_at": pa.array(at, pa.timestamp("us", tz="UTC")),
+                "user_id": pa.array(frame["user_id"], pa.string()),
+                "value": pa.array(frame["value"], pa.float64()),
+            }
+        )
+        store.append(table)
+    rollup = Rollup(root / "rollup", timezone=timezone)
+    rollup.refresh(store)
+    with duckdb.connect() as con:
+        table = con.execute(rollup.sql()).to_arrow_table()
+    if table.num_rows:
+        return table
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series(dtype="string"),
+            "day": pd.Series(dtype="datetime64[us]"),
+            "events": pd.Series(dtype="int64"),
+            "value_sum": pd.Series(dtype="float64"),
+        }
+    )
 
 
 @pytest.fixture

@@ -20,15 +20,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
-import duckdb
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from keepwell.errors import InvalidInput
-from keepwell.events.store import EventStore
 from keepwell.metrics.engagement import (
     active_customers,
     activity_spells_from_events,
@@ -38,9 +34,8 @@ from keepwell.metrics.engagement import (
     lifecycle,
     usage_frequency,
 )
-from keepwell.metrics.rollup import Rollup
 from keepwell.metrics.sources import Sources
-from tests.metrics.conftest import subs
+from tests.metrics.conftest import rollup_frame, subs
 
 BERLIN = "Europe/Berlin"
 Q1 = {"start": date(2026, 1, 1), "end": date(2026, 4, 1)}
@@ -98,41 +93,6 @@ def business() -> dict[str, pd.DataFrame]:
         "subscriptions": subs(*SUBSCRIPTIONS),
         "events": events(*EVENTS),
     }
-
-
-def rollup_frame(frame: pd.DataFrame, *, timezone: str, root: Path) -> pa.Table | pd.DataFrame:
-    """The exact rollup of ``frame`` built the real way: event store -> :class:`Rollup`.
-
-    An empty rollup is returned as a typed DataFrame (``Sources.from_frames`` infers the
-    rollup's column types from values, and an empty Arrow table has none).
-    """
-    store = EventStore(root / "events")
-    if len(frame):
-        at = pd.to_datetime(frame["occurred_at"]).dt.tz_localize("UTC")
-        table = pa.table(
-            {
-                "customer_id": pa.array(frame["customer_id"], pa.string()),
-                "event": pa.array(frame["event"], pa.string()),
-                "occurred_at": pa.array(at, pa.timestamp("us", tz="UTC")),
-                "user_id": pa.array(frame["user_id"], pa.string()),
-                "value": pa.array(frame["value"], pa.float64()),
-            }
-        )
-        store.append(table)
-    rollup = Rollup(root / "rollup", timezone=timezone)
-    rollup.refresh(store)
-    with duckdb.connect() as con:
-        table = con.execute(rollup.sql()).to_arrow_table()
-    if table.num_rows:
-        return table
-    return pd.DataFrame(
-        {
-            "customer_id": pd.Series(dtype="string"),
-            "day": pd.Series(dtype="datetime64[us]"),
-            "events": pd.Series(dtype="int64"),
-            "value_sum": pd.Series(dtype="float64"),
-        }
-    )
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -12,7 +12,7 @@ from keepwell.errors import InvalidInput
 from keepwell.metrics.features import as_of_dates, customer_features
 from keepwell.metrics.sources import Sources
 from tests.metrics import test_engagement as engagement
-from tests.metrics.conftest import subs
+from tests.metrics.conftest import rollup_frame, subs
 from tests.metrics.test_engagement import (
     BERLIN,
     EVENTS,
@@ -20,7 +20,6 @@ from tests.metrics.test_engagement import (
     business,
     customers,
     events,
-    rollup_frame,
     run,
 )
 
