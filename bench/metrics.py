@@ -13,6 +13,8 @@ Steps, each in a fresh process (its own wall time and peak RSS):
    monthly periods ending at the data's end, through ``open_default`` (DuckDB + rollup; timed
    twice: the first open after the import writes the operational snapshot, the second is what
    every later report pays);
+   ``report_all``: what ``keepwell report all --html FILE`` runs (open_default, the report's
+   12 metrics, its charts and the HTML) in one fresh process;
 5. ``sql``: a hand-written DuckDB SQL suite over the raw event Parquet (``metrics_sql``);
 6. ``pandas``: the same metrics in plain pandas (``metrics_pandas``; <= 20M events);
 7. ``incremental``: one more day of events appended (the last day's events a day later),
@@ -297,6 +299,23 @@ def step_keepwell(home: str, timezone: str, plan_data: dict, out_dir: str) -> di
     }
 
 
+def step_report_all(home: str, timezone: str, plan_data: dict, out_dir: str) -> dict:
+    """What ``keepwell report all --html FILE`` runs: ``open_default``, ``build_report`` (its
+    12 metrics, usage frequency by industry, the charts) and the HTML, for the plan's months."""
+    from keepwell.metrics.sources import open_default
+    from keepwell.reports import full, html
+
+    plan = _plan(plan_data)
+    settings = _settings(home, timezone)
+    with Stopwatch() as watch:
+        src = open_default(settings)
+        report = full.build_report(src, start=plan.start, end=plan.end, period="month")
+        page = html.render(report)
+        (Path(out_dir) / "report.html").write_text(page, encoding="utf-8")
+    charts = sum(len(s.charts) for s in report.sections)
+    return {"seconds": watch.wall, "cpu": watch.cpu, "charts": charts, "html_bytes": len(page)}
+
+
 def step_sql(home: str, timezone: str, plan_data: dict, out_dir: str) -> dict:
     import metrics_sql
 
@@ -560,6 +579,13 @@ def run_steps(args: argparse.Namespace, work: Path, steps: Steps) -> dict[str, A
             f"  keepwell {name:18s} {seconds:8.2f} s  CPU {kw['cpu'][name]:8.2f} s  "
             f"({kw['rows'][name]:,} rows)"
         )
+    command = steps.run(
+        "report_all", step_report_all, home, tz, plan.to_dict(), str(results / "keepwell")
+    )
+    print(
+        f"  keepwell report all (the command: open, 12 metrics, {command['charts']} charts, "
+        f"HTML) {command['seconds']:.2f} s  CPU {command['cpu']:.2f} s"
+    )
     sql = steps.run("sql", step_sql, home, tz, plan.to_dict(), str(results / "sql"))
     for name, seconds in sql["times"].items():
         print(f"  raw SQL  {name:18s} {seconds:8.2f} s  CPU {sql['cpu'][name]:8.2f} s")
@@ -581,6 +607,7 @@ def run_steps(args: argparse.Namespace, work: Path, steps: Steps) -> dict[str, A
         "load": loaded,
         "rebuild": built,
         "keepwell": kw,
+        "report_all": command,
         "sql": sql,
         "pandas": pandas_,
         "incremental": inc,
@@ -589,15 +616,17 @@ def run_steps(args: argparse.Namespace, work: Path, steps: Steps) -> dict[str, A
 
 def evaluate(res: dict[str, Any], work: Path, peaks: dict[str, dict[str, float]]) -> dict:
     """Checks, totals and goals of a run."""
-    plan, kw, sql, pandas_, inc = (
-        res["plan"], res["keepwell"], res["sql"], res["pandas"], res["incremental"]
+    plan, kw, sql, pandas_, inc, command = (
+        res["plan"], res["keepwell"], res["sql"], res["pandas"], res["incremental"],
+        res["report_all"],
     )  # fmt: skip
     checks = check_all(work, plan, "sql") + (check_all(work, plan, "pandas") if pandas_ else [])
     kw_metrics = sum(kw["times"].values())
     totals = {
         "open_default": kw["open_default"],
         "keepwell_metrics": kw_metrics,
-        "keepwell_report_all": kw["open_default"] + kw_metrics,
+        "keepwell_catalogue": kw["open_default"] + kw_metrics,
+        "keepwell_report_all": command["seconds"],
         "keepwell_event_metrics": sum(kw["times"][n] for n in EVENT_METRICS),
         "sql": sum(sql["times"].values()),
         "pandas": sum(pandas_["times"].values()) if pandas_ else None,
@@ -607,7 +636,8 @@ def evaluate(res: dict[str, Any], work: Path, peaks: dict[str, dict[str, float]]
     totals_cpu = {
         "open_default": kw["open_default_cpu"],
         "keepwell_metrics": cpu_metrics,
-        "keepwell_report_all": kw["open_default_cpu"] + cpu_metrics,
+        "keepwell_catalogue": kw["open_default_cpu"] + cpu_metrics,
+        "keepwell_report_all": command["cpu"],
         "keepwell_event_metrics": sum(kw["cpu"][n] for n in EVENT_METRICS),
         "sql": sum(sql["cpu"].values()),
         "pandas": sum(pandas_["cpu"].values()) if pandas_ else None,
@@ -619,20 +649,25 @@ def evaluate(res: dict[str, Any], work: Path, peaks: dict[str, dict[str, float]]
     )
     share = inc["refresh_seconds"] / inc["rebuild_seconds"]
     peak = max(
-        peaks[s]["self"] + peaks[s]["children"] for s in ("rebuild", "keepwell", "incremental")
+        peaks[s]["self"] + peaks[s]["children"]
+        for s in ("rebuild", "keepwell", "report_all", "incremental")
     )
     speed_all = totals["sql"] / totals["keepwell_report_all"]
-    speed_metrics = totals["sql"] / kw_metrics
+    speed_catalogue = totals["sql"] / totals["keepwell_catalogue"]
     speed_event = totals["sql"] / totals["keepwell_event_metrics"]
     cpu_all = totals_cpu["sql"] / totals_cpu["keepwell_report_all"]
+    cpu_catalogue = totals_cpu["sql"] / totals_cpu["keepwell_catalogue"]
     cpu_event = totals_cpu["sql"] / totals_cpu["keepwell_event_metrics"]
     met = {True: "met", False: "NOT met"}
     lines = [
-        f"report all (open_default + all metrics) vs raw SQL suite: {speed_all:.2f}x "
-        f"({met[speed_all >= GOAL_SPEEDUP]}; goal >= {GOAL_SPEEDUP:g}x)",
-        f"all metrics without open_default vs raw SQL suite: {speed_metrics:.2f}x; "
-        f"the {len(EVENT_METRICS)} event metrics alone: {speed_event:.2f}x",
-        f"in CPU seconds: report all {cpu_all:.2f}x, the event metrics alone {cpu_event:.2f}x",
+        f"report all (the command: open, 12 metrics, charts, HTML) vs raw SQL suite: "
+        f"{speed_all:.2f}x wall, {cpu_all:.2f}x CPU "
+        f"({met[min(speed_all, cpu_all) >= GOAL_SPEEDUP]}; goal >= {GOAL_SPEEDUP:g}x)",
+        f"every catalogue metric (open + {len(kw['times'])} metrics, incl. features) vs raw SQL "
+        f"suite: {speed_catalogue:.2f}x wall, {cpu_catalogue:.2f}x CPU "
+        f"({met[min(speed_catalogue, cpu_catalogue) >= GOAL_SPEEDUP]})",
+        f"the {len(EVENT_METRICS)} event metrics alone: {speed_event:.2f}x wall, "
+        f"{cpu_event:.2f}x CPU",
         f"refresh / rebuild: {share:.1%} ({met[share < GOAL_REFRESH_SHARE]}; goal < 5%); "
         f"next report reflects the new day: {'yes' if inc_ok else 'NO'}",
         f"peak RSS of keepwell's steps (rebuild, report, incremental): {peak:,.0f} MiB "
@@ -642,9 +677,10 @@ def evaluate(res: dict[str, Any], work: Path, peaks: dict[str, dict[str, float]]
     ]
     goals = {
         "speedup_report_all": speed_all,
-        "speedup_metrics": speed_metrics,
+        "speedup_catalogue": speed_catalogue,
         "speedup_event_metrics": speed_event,
         "speedup_report_all_cpu": cpu_all,
+        "speedup_catalogue_cpu": cpu_catalogue,
         "speedup_event_metrics_cpu": cpu_event,
         "refresh_share": share,
         "incremental_ok": inc_ok,
@@ -713,7 +749,8 @@ def summarise(report: dict) -> None:
     rows = [
         ("open_default (read the operational store, attach the rollup)", "open_default"),
         ("keepwell: all metrics of the catalogue", "keepwell_metrics"),
-        ("keepwell: report all = open_default + all metrics", "keepwell_report_all"),
+        ("keepwell: open_default + all metrics of the catalogue", "keepwell_catalogue"),
+        ("keepwell report all (the command: 12 metrics, charts, HTML)", "keepwell_report_all"),
         (f"keepwell: the {n} event metrics", "keepwell_event_metrics"),
         (f"raw SQL suite ({n} event metrics)", "sql"),
     ]

@@ -183,6 +183,8 @@ def test_benchmark_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     }
     assert all(c["ok"] for c in checks), [c["detail"] for c in checks if not c["ok"]]
     assert report["keepwell"]["reads_rollup"] is True
+    assert report["report_all"]["charts"] >= 5 and report["report_all"]["html_bytes"] > 10_000
+    assert report["goals"]["speedup_report_all"] > 0
     assert report["incremental"]["refresh_mode"] == "incremental"
     assert report["goals"]["incremental_ok"] is True
     assert not (tmp_path / "work").exists()  # deleted without --keep

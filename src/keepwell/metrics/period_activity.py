@@ -30,13 +30,7 @@ import ibis.expr.types as ir
 from keepwell.metrics import periods as P
 from keepwell.metrics.activity import shared
 from keepwell.metrics.calendars import LocalPeriod, local_periods, period_days_in_windows
-from keepwell.metrics.daily import (
-    COUNT_PREFIX,
-    daily_activity,
-    per_customer_day,
-    reads_rollup,
-    rollup_event_types,
-)
+from keepwell.metrics.daily import COUNT_PREFIX, one_row_per_day, reads_rollup, rollup_event_types
 from keepwell.metrics.sources import Sources
 
 HISTORY_DAYS = 366
@@ -102,16 +96,25 @@ def _build(src: Sources, *, start: date, end: date, period: str, windows: tuple)
     shortest = min(p.days for p in cal)
     lengths = [n for n in windows if n <= shortest]
     days = period_days_in_windows(cal, lengths).drop("period")
-    types = rollup_event_types(src)
-    d = daily_activity(src, first_day=None, end_day=cal[-1].end_day, event_types=types)
-    d = per_customer_day(src, d)
+    types = [f"{COUNT_PREFIX}{t}" for t in rollup_event_types(src)]
+    r = src.rollup
+    d = r.filter(r.day < cal[-1].end_day).select("customer_id", r.day.cast("date"), *types)
+    if not one_row_per_day(src, d):
+        d = d.group_by(["customer_id", "day"]).aggregate(**{c: d[c].sum() for c in types})
     j = d.left_join(days, "day")
-    flags = {f"d_{n}": j[f"in_{n}"].fill_null(0).sum().cast("int64") for n in lengths}
+    # sums skip nulls (days before the calendar, types absent on a day): 0 only per group
     rows = j.group_by(["customer_id", j.idx.fill_null(EARLIER).name("idx")]).aggregate(
-        active_days=j.count().cast("int64"),
+        active_days=j.count(),
         last_day=j.day.max(),
-        **flags,
-        **{f"{COUNT_PREFIX}{t}": j[f"{COUNT_PREFIX}{t}"].sum().cast("int64") for t in types},
+        **{f"d_{n}": j[f"in_{n}"].sum() for n in lengths},
+        **{c: j[c].sum() for c in types},
+    )
+    zero = ibis.literal(0, type="int64")
+    rows = rows.mutate(
+        active_days=rows.active_days.cast("int64"),
+        **{
+            c: rows[c].fill_null(zero).cast("int64") for c in [*(f"d_{n}" for n in lengths), *types]
+        },
     )
     w = ibis.window(group_by=rows.customer_id, order_by=rows.idx)
     return rows.mutate(prev_idx=rows.idx.lag().over(w), next_idx=rows.idx.lead().over(w))
