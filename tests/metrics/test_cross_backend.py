@@ -2,7 +2,10 @@
 
 The same small business (``tests/metrics/dataset.py``) is loaded into each backend; each metric
 runs with its default parameters over a year of months, and again broken down by industry and
-filtered to a tag where it supports that. DuckDB is the reference.
+filtered to a tag where it supports that. Metrics that read events run once more on Sources
+that also hold the daily rollup of those events (variant ``rollup``: the engagement metrics
+then read :func:`~keepwell.metrics.period_activity.period_activity`). DuckDB is the reference;
+on DuckDB the rollup results also equal the raw-event ones.
 """
 
 from __future__ import annotations
@@ -11,14 +14,19 @@ import warnings
 from datetime import date
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from keepwell.metrics.daily import reads_rollup
 from keepwell.metrics.registry import all_metrics
 from keepwell.metrics.sources import Sources
+from tests.metrics.conftest import rollup_frame
 from tests.metrics.dataset import frames
 
 START, END = date(2025, 7, 1), date(2026, 7, 1)
+TIMEZONE = "Europe/Berlin"
 CATALOGUE = all_metrics()
+EVENT_METRICS = [name for name, spec in CATALOGUE.items() if "events" in spec.needs]
 
 
 def variants(spec) -> list[tuple[str, dict]]:
@@ -27,6 +35,8 @@ def variants(spec) -> list[tuple[str, dict]]:
         out.append(("by_industry", {"by": ["industry"]}))
     if "filters" in spec.params:
         out.append(("vip_only", {"filters": {"tag": "vip"}}))
+    if "events" in spec.needs:
+        out.append(("rollup", {}))  # default parameters, read from the daily rollup
     return out
 
 
@@ -72,12 +82,26 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
 
 
 _LOADED: dict[int, Sources] = {}
+_LOADED_ROLLUP: dict[int, Sources] = {}
 
 
-def run(con, name: str, extra: dict) -> pd.DataFrame:
-    if id(con) not in _LOADED:  # load the dataset once per backend connection
-        _LOADED[id(con)] = Sources.from_frames(con, frames(), timezone="Europe/Berlin")
-    src = _LOADED[id(con)]
+def sources(con, label: str, rollup: pa.Table) -> Sources:
+    """The dataset on ``con``, loaded once per connection; for the ``rollup`` variant once
+    more (own tables) with the daily ``rollup`` of its events, counted in the reporting zone."""
+    if label != "rollup":
+        if id(con) not in _LOADED:
+            _LOADED[id(con)] = Sources.from_frames(con, frames(), timezone=TIMEZONE)
+        return _LOADED[id(con)]
+    if id(con) not in _LOADED_ROLLUP:
+        data = {**frames(), "rollup": rollup}
+        src = Sources.from_frames(con, data, timezone=TIMEZONE, prefix="kw_r_")
+        src.extra["rollup_timezone"] = TIMEZONE
+        _LOADED_ROLLUP[id(con)] = src
+    return _LOADED_ROLLUP[id(con)]
+
+
+def run(con, name: str, label: str, extra: dict, rollup: pa.Table) -> pd.DataFrame:
+    src = sources(con, label, rollup)
     spec = CATALOGUE[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # backend drivers' own deprecation chatter
@@ -85,12 +109,19 @@ def run(con, name: str, extra: dict) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def reference(duckdb_session_con):
+def rollup(tmp_path_factory) -> pa.Table:
+    """The daily rollup of the dataset's events (Berlin days), built the real way."""
+    root = tmp_path_factory.mktemp("cross_backend_rollup")
+    return rollup_frame(frames()["events"], timezone=TIMEZONE, root=root)
+
+
+@pytest.fixture(scope="module")
+def reference(duckdb_session_con, rollup):
     cache: dict = {}
 
     def get(name: str, label: str, extra: dict) -> pd.DataFrame:
         if (name, label) not in cache:
-            cache[name, label] = run(duckdb_session_con, name, extra)
+            cache[name, label] = run(duckdb_session_con, name, label, extra, rollup)
         return cache[name, label]
 
     return get
@@ -112,19 +143,29 @@ def test_reference_result_is_not_empty(reference, name, label, extra) -> None:
 
 
 @pytest.mark.parametrize(("name", "label", "extra"), CASES)
-def test_postgres_matches_duckdb(reference, pg_ibis_con, name, label, extra) -> None:
-    got = run(pg_ibis_con, name, extra)
+def test_postgres_matches_duckdb(reference, pg_ibis_con, rollup, name, label, extra) -> None:
+    got = run(pg_ibis_con, name, label, extra, rollup)
     pd.testing.assert_frame_equal(got, reference(name, label, extra), check_dtype=False, atol=1e-9)
 
 
-SPARK_CASES = [c for c in CASES if c.values[1] == "default" or c.values[0] == "churn"]
+SPARK_CASES = [c for c in CASES if c.values[1] in ("default", "rollup") or c.values[0] == "churn"]
 """Spark runs every metric once (its start-up and per-query overhead make each case take
-seconds); breakdowns and filters are compared on PostgreSQL, and for churn on Spark too."""
+seconds), and each event metric once more from the rollup; breakdowns and filters are compared
+on PostgreSQL, and for churn on Spark too."""
 
 
 @pytest.mark.spark
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "label", "extra"), SPARK_CASES)
-def test_pyspark_matches_duckdb(reference, spark_con, name, label, extra) -> None:
-    got = run(spark_con, name, extra)
+def test_pyspark_matches_duckdb(reference, spark_con, rollup, name, label, extra) -> None:
+    got = run(spark_con, name, label, extra, rollup)
     pd.testing.assert_frame_equal(got, reference(name, label, extra), check_dtype=False, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", EVENT_METRICS)
+def test_duckdb_rollup_matches_raw_events(reference, duckdb_session_con, rollup, name) -> None:
+    assert reads_rollup(sources(duckdb_session_con, "rollup", rollup))
+    assert not sources(duckdb_session_con, "default", rollup).has_rollup
+    pd.testing.assert_frame_equal(
+        reference(name, "rollup", {}), reference(name, "default", {}), check_dtype=False
+    )
