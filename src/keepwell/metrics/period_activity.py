@@ -98,7 +98,7 @@ def _build(src: Sources, *, start: date, end: date, period: str, windows: tuple)
     days = period_days_in_windows(cal, lengths).drop("period")
     types = [f"{COUNT_PREFIX}{t}" for t in rollup_event_types(src)]
     r = src.rollup
-    d = r.filter(r.day < cal[-1].end_day).select("customer_id", r.day.cast("date"), *types)
+    d = r.filter(r.day < cal[-1].end_day).select("customer_id", *types, day=r.day.cast("date"))
     if not one_row_per_day(src, d):
         d = d.group_by(["customer_id", "day"]).aggregate(**{c: d[c].sum() for c in types})
     j = d.left_join(days, "day")
