@@ -304,6 +304,18 @@ def test_usage_frequency_lookback_of_four_weeks_in_months(make_src, rollup) -> N
     assert median[:2] == [2.0, 1.0] and pd.isna(median[2])
 
 
+@pytest.mark.parametrize("rollup", [False, True], ids=["raw", "rollup"])
+def test_usage_frequency_lookback_as_long_as_the_window(make_src, rollup) -> None:
+    # lookback_days == window_days is allowed (only a shorter lookback is refused).
+    # January: lookback = window = Jan 4..31: a on Jan 10, 20, 28, 31 = 4 days -> weekly (>= 4)
+    # February: Feb 1..28: b on Feb 1, 27 = 2 days -> monthly
+    # March: Mar 4..31: nobody (a Mar 1, d Mar 2)
+    src = make_src(hand_frames(), rollup=rollup)
+    out = run(src, usage_frequency, **Q1, window_days=28, lookback_days=28)
+    got = {r.period: (r.customers, r.weekly, r.monthly) for r in out.itertuples()}
+    assert got == {"2026-01": (1, 1, 0), "2026-02": (1, 0, 1), "2026-03": (0, 0, 0)}
+
+
 def test_a_replaced_rollup_is_read_anew(make_src, backend) -> None:
     # Rollup.attach replaces src.tables["rollup"] on a live Sources; period_activity (shared
     # per Sources on DuckDB) must then read the new rollup, not the one it first saw.
