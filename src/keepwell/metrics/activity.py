@@ -38,13 +38,13 @@ def shared_table(src: Sources, key: tuple, build) -> ir.Table:
 
     Many metrics of one report start from the same activity spells; a Sources' tables never
     change during its life (snapshots), so the first metric materialises them and the others
-    read the result. The key holds the input table's expression, so a replaced input table
-    builds anew. Other backends get the expression (they run one metric per query anyway).
+    read the result. The key holds every input table's expression, so a replaced table (a
+    refreshed rollup, say) builds anew. Other backends get the expression (they run one metric per query anyway).
     """
     if src.backend != "duckdb":
         return build()
     memo = src.extra.setdefault("shared_tables", {})
-    full_key = (*key, src.subscriptions.op())
+    full_key = (*key, tuple((name, table.op()) for name, table in sorted(src.tables.items())))
     if full_key not in memo:
         name = f"kw_shared_{len(memo)}_{uuid.uuid4().hex[:8]}"
         memo[full_key] = src.con.create_table(name, build(), temp=True)

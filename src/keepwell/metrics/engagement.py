@@ -353,6 +353,8 @@ def _usage_population(
         for q in cal
         if q.index < p and day < q.end_day
     ]
+    if not pairs:  # no lookback reaches back before its own period
+        return at
     pairs = ibis.memtable(
         {"q": [r[0] for r in pairs], "p": [r[1] for r in pairs], "since": [r[2] for r in pairs]},
         schema={"q": "int64", "p": "int64", "since": "date"},

@@ -81,8 +81,8 @@ def period_activity(
 
     Columns: customer_id, idx (period index; ``EARLIER`` for all earlier activity),
     active_days, last_day (the last active local day in the period), ``d_<n>`` (active days
-    among the period's last n days, for each n of ``windows`` and :data:`WINDOWS` no longer
-    than the shortest period), ``n_<type>`` (events of each rollup event type), prev_idx /
+    among the period's last n days, for each n of ``windows`` and :data:`WINDOWS`; meaningful
+    only where n fits in the period, see :func:`covers`), ``n_<type>`` (events of each rollup event type), prev_idx /
     next_idx (the customer's previous / next period with activity; null when none).
     Only days before the end of the last reporting period count.
     """
@@ -93,8 +93,7 @@ def period_activity(
 @shared("period_activity")
 def _build(src: Sources, *, start: date, end: date, period: str, windows: tuple) -> ir.Table:
     cal = calendar(start, end, period)
-    shortest = min(p.days for p in cal)
-    lengths = [n for n in windows if n <= shortest]
+    lengths = list(windows)  # a window longer than a period counts all its days there
     days = period_days_in_windows(cal, lengths).drop("period")
     types = [f"{COUNT_PREFIX}{t}" for t in rollup_event_types(src)]
     r = src.rollup
