@@ -39,7 +39,8 @@ def shared_table(src: Sources, key: tuple, build) -> ir.Table:
     Many metrics of one report start from the same activity spells; a Sources' tables never
     change during its life (snapshots), so the first metric materialises them and the others
     read the result. The key holds every input table's expression, so a replaced table (a
-    refreshed rollup, say) builds anew. Other backends get the expression (they run one metric per query anyway).
+    refreshed rollup, say) builds anew. Other backends get the expression (they run one
+    metric per query anyway).
     """
     if src.backend != "duckdb":
         return build()

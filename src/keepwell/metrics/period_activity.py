@@ -82,8 +82,9 @@ def period_activity(
     Columns: customer_id, idx (period index; ``EARLIER`` for all earlier activity),
     active_days, last_day (the last active local day in the period), ``d_<n>`` (active days
     among the period's last n days, for each n of ``windows`` and :data:`WINDOWS`; meaningful
-    only where n fits in the period, see :func:`covers`), ``n_<type>`` (events of each rollup event type), prev_idx /
-    next_idx (the customer's previous / next period with activity; null when none).
+    only where n fits in the period, see :func:`covers`), ``n_<type>`` (events of each rollup
+    event type), prev_idx / next_idx (the customer's previous / next period with activity;
+    null when none).
     Only days before the end of the last reporting period count.
     """
     lengths = tuple(sorted({*WINDOWS, *windows}))
