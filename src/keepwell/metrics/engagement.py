@@ -867,17 +867,16 @@ def churn_by_tenure(
     else:
         wins = periods_table(local_periods(start, end, period, tz=src.timezone))
         wins = wins.select("period", "period_start", "period_end")
+    # each spell's band edges (start + n months) once, not once per window
+    months = sorted({n for _d, _b, a, b in TENURE_BUCKETS for n in (a, b) if n})
+    sp = sp.mutate(**{f"_m{n}": sp.started_at + ibis.interval(months=n) for n in months})
     j = sp.cross_join(wins)
     s, e = j.started_at, j.ended_at
     sums = {}
     for order, (_dimension, _bucket, a, b) in enumerate(TENURE_BUCKETS):
-        lo = s + ibis.interval(months=a)
-        in_band = e >= lo if b is None else (e >= lo) & (e < s + ibis.interval(months=b))
-        out_of_band = (
-            e
-            if b is None
-            else ibis.ifelse(s + ibis.interval(months=b) < e, s + ibis.interval(months=b), e)
-        )
+        lo = j[f"_m{a}"] if a else s
+        in_band = e >= lo if b is None else (e >= lo) & (e < j[f"_m{b}"])
+        out_of_band = e if b is None else ibis.ifelse(j[f"_m{b}"] < e, j[f"_m{b}"], e)
         churned = (e > j.period_start) & (e <= j.period_end) & in_band
         reached = (lo <= e) & (lo <= j.period_end) & (out_of_band > j.period_start)
         sums[f"_churned_{order}"] = ibis.ifelse(churned, 1, 0).sum().cast("int64")
