@@ -117,6 +117,7 @@ def trailing_days(anchors: Sequence[tuple[str, date]], lengths: Sequence[int]) -
     decides which days are listed). Columns: key, day, and ``in_<n>`` (1 when the day is among
     the ``n`` days before the anchor, else 0) for each length.
     """
+    lengths = sorted(set(lengths))  # a window listed twice is one column
     longest = max(lengths)
     rows = []
     for key, as_of in anchors:
