@@ -42,7 +42,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -365,7 +365,13 @@ def step_incremental(home: str, timezone: str, end: str, work: str) -> dict:
     settings = _settings(home, timezone)
     store = EventStore.from_settings(settings)
     rollup = Rollup.from_settings(settings)
-    last = date.fromisoformat(end) - timedelta(days=1)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    store.register(con, "events")
+    # the day after the latest event (the history's last day, or the day a run before this one
+    # appended: a rerun with --reuse appends yet another day)
+    (latest,) = con.execute("SELECT max(occurred_at) FROM events").fetchone()
+    last = max(date.fromisoformat(end) - timedelta(days=1), latest.astimezone(UTC).date())
     new_day = last + timedelta(days=1)
     empty_db = Path(work) / "empty-operational.db"
     empty_db.unlink(missing_ok=True)
@@ -373,9 +379,6 @@ def step_incremental(home: str, timezone: str, end: str, work: str) -> dict:
     migrate.upgrade(engine)
     before, _ = _day_report(settings, engine, new_day)
 
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    store.register(con, "events")
     day = con.execute(
         "SELECT customer_id, event, occurred_at + INTERVAL 1 DAY AS occurred_at, user_id, "
         "value, properties FROM events WHERE occurred_at >= ? AND occurred_at < ?",
