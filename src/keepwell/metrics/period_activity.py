@@ -26,11 +26,13 @@ from datetime import date
 
 import ibis
 import ibis.expr.types as ir
+from dateutil.relativedelta import relativedelta
 
 from keepwell.metrics import periods as P
 from keepwell.metrics.activity import shared
 from keepwell.metrics.calendars import LocalPeriod, local_periods, period_days_in_windows
 from keepwell.metrics.daily import COUNT_PREFIX, one_row_per_day, reads_rollup, rollup_event_types
+from keepwell.metrics.rollup_months import WINDOWS as MONTH_WINDOWS
 from keepwell.metrics.sources import Sources
 
 HISTORY_DAYS = 366
@@ -40,7 +42,7 @@ anything earlier is summed into one ``EARLIER`` row per customer."""
 EARLIER = -1_000_000
 """``idx`` of the row that sums a customer's activity before the calendar (never adjacent)."""
 
-WINDOWS = (7, 28)
+WINDOWS = MONTH_WINDOWS
 """Window lengths (days at the end of each period) always counted, so that the metrics of one
 report with default parameters share one table."""
 
@@ -94,6 +96,17 @@ def period_activity(
 @shared("period_activity")
 def _build(src: Sources, *, start: date, end: date, period: str, windows: tuple) -> ir.Table:
     cal = calendar(start, end, period)
+    by_month = period in ("month", "quarter") and set(windows) <= set(MONTH_WINDOWS)
+    if by_month and "rollup_months" in src.tables:
+        rows = _from_months(src, cal, windows)
+    else:
+        rows = _from_days(src, cal, windows)
+    w = ibis.window(group_by=rows.customer_id, order_by=rows.idx)
+    return rows.mutate(prev_idx=rows.idx.lag().over(w), next_idx=rows.idx.lead().over(w))
+
+
+def _from_days(src: Sources, cal: list[LocalPeriod], windows: tuple) -> ir.Table:
+    """The rows from the daily rollup: one pass over every customer-day."""
     lengths = list(windows)  # a window longer than a period counts all its days there
     days = period_days_in_windows(cal, lengths).drop("period")
     types = [f"{COUNT_PREFIX}{t}" for t in rollup_event_types(src)]
@@ -109,12 +122,57 @@ def _build(src: Sources, *, start: date, end: date, period: str, windows: tuple)
         **{f"d_{n}": j[f"in_{n}"].sum() for n in lengths},
         **{c: j[c].sum() for c in types},
     )
-    zero = ibis.literal(0, type="int64")
-    rows = rows.mutate(
-        active_days=rows.active_days.cast("int64"),
-        **{
-            c: rows[c].fill_null(zero).cast("int64") for c in [*(f"d_{n}" for n in lengths), *types]
-        },
+    return _typed(rows, lengths, types)
+
+
+def _from_months(src: Sources, cal: list[LocalPeriod], windows: tuple) -> ir.Table:
+    """The rows from the rollup's month summaries (:mod:`keepwell.metrics.rollup_months`): a
+    quarter sums its months; its last-days counts are its last month's (a window of at most
+    28 days lies inside it)."""
+    rows = [(m, p.index, int(m == _months(p)[-1])) for p in cal for m in _months(p)]
+    months = ibis.memtable(
+        {"month": [r[0] for r in rows], "idx": [r[1] for r in rows], "last": [r[2] for r in rows]},
+        schema={"month": "date", "idx": "int64", "last": "int64"},
     )
-    w = ibis.window(group_by=rows.customer_id, order_by=rows.idx)
-    return rows.mutate(prev_idx=rows.idx.lag().over(w), next_idx=rows.idx.lead().over(w))
+    m = src.rollup_months
+    m = m.filter(m.month < cal[-1].end_day)
+    types = [f"{COUNT_PREFIX}{t}" for t in rollup_event_types(src)]
+    j = m.left_join(months, m.month == months.month)
+    zero = ibis.literal(0, type="int64")
+    if all(len(_months(p)) == 1 for p in cal):  # months: calendar rows are the summaries
+        inside = j.filter(j.idx.notnull()).select(
+            "customer_id",
+            "idx",
+            "active_days",
+            "last_day",
+            **{f"d_{n}": j[f"d_{n}"] for n in windows},
+            **{c: j[c] if c in m.columns else zero for c in types},
+        )
+        j = j.filter(j.idx.isnull())
+    out = j.group_by(["customer_id", j.idx.fill_null(EARLIER).name("idx")]).aggregate(
+        active_days=j.active_days.sum(),
+        last_day=j.last_day.max(),
+        **{f"d_{n}": ibis.ifelse(j.last == 1, j[f"d_{n}"], zero).sum() for n in windows},
+        **{c: j[c].sum() if c in m.columns else zero.sum() for c in types},
+    )
+    if all(len(_months(p)) == 1 for p in cal):
+        out = _typed(out, windows, types).union(_typed(inside, windows, types))
+    return _typed(out, windows, types)
+
+
+def _months(p: LocalPeriod) -> list[date]:
+    out, month = [], p.first_day
+    while month < p.end_day:
+        out.append(month)
+        month += relativedelta(months=1)
+    return out
+
+
+def _typed(rows: ir.Table, windows: Sequence[int], types: Sequence[str]) -> ir.Table:
+    """Counts as int64, 0 where no row had any (sums skip nulls)."""
+    zero = ibis.literal(0, type="int64")
+    counts = [*(f"d_{n}" for n in windows), *types]
+    return rows.mutate(
+        active_days=rows.active_days.cast("int64"),
+        **{c: rows[c].fill_null(zero).cast("int64") for c in counts},
+    )

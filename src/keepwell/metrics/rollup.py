@@ -57,6 +57,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -73,6 +74,7 @@ from keepwell.errors import InvalidInput, StoreError
 from keepwell.events.store import EventStore
 from keepwell.metrics.daily import COUNT_PREFIX, VALUE_PREFIX
 from keepwell.metrics.params import check_whole
+from keepwell.metrics.rollup_months import MonthSummaries
 from keepwell.metrics.tz_offsets import local_day_sql
 
 __all__ = ["BASE_COLUMNS", "RefreshResult", "Rollup", "RollupInfo"]
@@ -188,6 +190,7 @@ class Rollup:
         self.target_file_bytes = target_file_bytes
         self.memory_limit = memory_limit
         self.chunk_events = chunk_events
+        self.months = MonthSummaries(self.path)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rollup:
@@ -390,6 +393,15 @@ class Rollup:
             )
         self.register(src.con.con, name, exact=exact)
         src.tables["rollup"] = src.con.table(name)
+        months = self.months.current(self.files())
+        if months:
+            src.con.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {_ident(name + '_months')} AS SELECT * FROM "
+                f"read_parquet({_list(months)}, union_by_name = true)"
+            )
+            src.tables["rollup_months"] = src.con.table(name + "_months")
+        else:
+            src.tables.pop("rollup_months", None)
         src.extra["rollup_timezone"] = self.timezone
         src.extra["rollup_one_row_per_day"] = exact or self.one_row_per_day()
 
@@ -616,6 +628,7 @@ class Rollup:
         self._commit_written(
             table, written, mode="overwrite", store_version=version, operation="rebuild"
         )
+        self.update_months()
         return RefreshResult(
             mode="rebuild",
             from_version=before,
@@ -692,8 +705,14 @@ class Rollup:
     def refresh(self, store: EventStore) -> RefreshResult:
         """Bring the rollup up to date with ``store``, aggregating only newly added files.
 
-        See the module docstring; ``result.files_read`` lists the files aggregated.
+        See the module docstring; ``result.files_read`` lists the files aggregated. The month
+        summaries (:meth:`update_months`) follow.
         """
+        result = self._refresh(store)
+        self.update_months()
+        return result
+
+    def _refresh(self, store: EventStore) -> RefreshResult:
         events_table = _store_table(store)
         if events_table is None:
             return RefreshResult("current", self.store_version(), None)
@@ -745,6 +764,20 @@ class Rollup:
         for ``retention_hours`` for running readers, then :meth:`vacuum` deletes them.
         Returns the number of rows written (0: nothing to do).
         """
+        rows = self._compact()
+        if rows:
+            self.update_months()
+        return rows
+
+    def update_months(self) -> list[date]:
+        """Bring the month summaries (:mod:`keepwell.metrics.rollup_months`) up to date with
+        the current snapshot: only months whose daily files changed are rebuilt. Returns them."""
+        files = self.files()
+        return self.months.update(
+            files, one_row_per_day=self.one_row_per_day(), memory_limit=self.memory_limit
+        )
+
+    def _compact(self) -> int:
         table = self._table()
         if table is None:
             return 0

@@ -1,0 +1,239 @@
+"""Month summaries of the daily rollup: one row per customer and local month, kept beside it.
+
+Monthly and quarterly reports ask the same questions of every customer and month (active
+days, last active day, active days among the month's last 7 and 28 days, events per type:
+:mod:`keepwell.metrics.period_activity`). Summing 30 customer-days into each answer is most of
+a report's work, so the rollup keeps those sums per month, next to its daily rows:
+
+==============  =======  ==========================================================================
+customer_id     string   the customer's external id
+month           date     first day of the local month (the rollup's time zone)
+active_days     int64    days of the month with at least one event
+last_day        date     the month's last active day
+d_7, d_28       int64    active days among the month's last 7 / 28 days
+n_<type>        int64    events of each type in the month (null: none)
+==============  =======  ==========================================================================
+
+Stored as Parquet under ``<rollup>/_months/``, one folder per month, listed by
+``manifest.json`` with a *fingerprint* per month: the names of the daily files whose days
+(Parquet min/max statistics) reach into it. :meth:`MonthSummaries.update`, which the rollup
+runs after every rebuild, refresh and compaction, rebuilds exactly the months whose
+fingerprint changed -- after a daily refresh, the month of the new day -- so the cost follows
+the new data. :meth:`MonthSummaries.current` returns the files only when every month matches the
+rollup's current snapshot; otherwise readers use the daily rows (identical results).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from keepwell.metrics.daily import COUNT_PREFIX
+
+log = logging.getLogger(__name__)
+
+MONTHS_DIR = "_months"
+WINDOWS = (7, 28)
+"""Trailing windows (days at the end of each month) the summaries count."""
+KEEP_SECONDS = 3600
+"""Replaced month folders stay this long for readers still using them."""
+
+
+def _month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def day_ranges(files: list[str]) -> dict[str, tuple[date, date] | None]:
+    """(first, last) ``day`` of each daily rollup file, from its Parquet statistics (None: no
+    statistics or no rows)."""
+    out: dict[str, tuple[date, date] | None] = {}
+    for path in files:
+        meta = pq.read_metadata(path)
+        col = meta.schema.names.index("day")
+        lo = hi = None
+        for i in range(meta.num_row_groups):
+            rg = meta.row_group(i)
+            if rg.num_rows == 0:
+                continue
+            st = rg.column(col).statistics
+            if st is None or not st.has_min_max:
+                lo = hi = None
+                break
+            lo = st.min if lo is None else min(lo, st.min)
+            hi = st.max if hi is None else max(hi, st.max)
+        out[path] = None if lo is None else (lo, hi)
+    return out
+
+
+def fingerprints(files: list[str]) -> dict[date, str] | None:
+    """Per month with daily rows, a digest of the names of the files reaching into it (None
+    when a file lacks statistics: the months it covers cannot be told)."""
+    reach: dict[date, list[str]] = defaultdict(list)
+    for path, span in day_ranges(files).items():
+        if span is None:
+            if pq.read_metadata(path).num_rows:
+                return None
+            continue
+        month = _month(span[0])
+        while month <= span[1]:
+            reach[month].append(Path(path).name)
+            month = _next(month)
+    return {
+        m: hashlib.sha1("\n".join(sorted(names)).encode()).hexdigest() for m, names in reach.items()
+    }
+
+
+def _summary_sql(src: str, types: list[str], one_row_per_day: bool, months: list[date]) -> str:
+    """One row per customer and month of ``months`` from the daily rows of ``src``."""
+    lo, hi = months[0], _next(months[-1])
+    if one_row_per_day:
+        days = f"SELECT customer_id, day, {', '.join(types) or '0 AS _none'} FROM {src}"
+    else:  # partial rows: one row per customer-day first, so a day counts once
+        sums = "".join(f", sum({t}) AS {t}" for t in types)
+        days = f"SELECT customer_id, day{sums} FROM {src} GROUP BY customer_id, day"
+    end = "CAST(month + INTERVAL 1 MONTH AS DATE)"
+    flags = "".join(f", count(*) FILTER (WHERE day >= {end} - {n}) AS d_{n}" for n in WINDOWS)
+    sums = "".join(f", CAST(sum({t}) AS BIGINT) AS {t}" for t in types)
+    wanted = ", ".join(f"DATE '{m.isoformat()}'" for m in months)
+    return (
+        f"SELECT customer_id, month, count(*) AS active_days, max(day) AS last_day{flags}{sums} "
+        f"FROM (SELECT *, CAST(date_trunc('month', day) AS DATE) AS month FROM ({days}) "
+        f"WHERE day >= DATE '{lo}' AND day < DATE '{hi}') "
+        f"WHERE month IN ({wanted}) GROUP BY customer_id, month"
+    )
+
+
+class MonthSummaries:
+    """The month summaries of the rollup at ``rollup_path`` (see the module docstring)."""
+
+    def __init__(self, rollup_path: Path) -> None:
+        self.dir = Path(rollup_path) / MONTHS_DIR
+        self.manifest_path = self.dir / "manifest.json"
+
+    def _manifest(self) -> dict[str, dict]:
+        try:
+            return json.loads(self.manifest_path.read_text())["months"]
+        except (FileNotFoundError, KeyError, ValueError):
+            return {}
+
+    def current(self, files: list[str]) -> list[str] | None:
+        """Every month's summary files, when all match ``files`` (the rollup's snapshot)."""
+        prints = fingerprints(files)
+        if prints is None:
+            return None
+        months = self._manifest()
+        if {m.isoformat() for m in prints} != set(months):
+            return None
+        out = []
+        for month, digest in prints.items():
+            entry = months[month.isoformat()]
+            if entry["fingerprint"] != digest:
+                return None
+            out += [str(self.dir / entry["folder"] / f) for f in entry["files"]]
+        return sorted(out)
+
+    def update(
+        self, files: list[str], *, one_row_per_day: bool, memory_limit: str = "3GB"
+    ) -> list[date]:
+        """Rebuild the months whose daily files changed and drop months no longer there;
+        return the months rebuilt."""
+        prints = fingerprints(files)
+        if prints is None:
+            log.warning("rollup files without day statistics: month summaries not kept")
+            return []
+        old = self._manifest()
+        stale = sorted(
+            m for m, d in prints.items() if old.get(m.isoformat(), {}).get("fingerprint") != d
+        )
+        months = {m: e for m, e in old.items() if date.fromisoformat(m) in prints}
+        if stale:
+            months.update(self._build(files, stale, prints, one_row_per_day, memory_limit))
+        if stale or set(months) != set(old):
+            self._write_manifest(months)
+        self._drop_unlisted(months)
+        return stale
+
+    def _build(
+        self,
+        files: list[str],
+        stale: list[date],
+        prints: dict[date, str],
+        one_row_per_day: bool,
+        memory_limit: str,
+    ) -> dict[str, dict]:
+        """Summaries of the ``stale`` months, one query for all, into new folders."""
+        spans = day_ranges(files)
+        lo, hi = stale[0], _next(stale[-1])
+        reading = [f for f, s in spans.items() if s is not None and s[0] < hi and s[1] >= lo]
+        scratch = self.dir / f"tmp-{uuid.uuid4().hex}"
+        scratch.mkdir(parents=True)
+        try:
+            con = duckdb.connect()
+            try:
+                con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+                con.execute(f"SET temp_directory = {_quote(str(scratch / 'spill'))}")
+                con.execute("SET preserve_insertion_order = false")
+                src = (
+                    f"read_parquet([{', '.join(_quote(f) for f in reading)}], union_by_name = true)"
+                )
+                columns = con.execute(f"SELECT * FROM {src} LIMIT 0").description
+                types = [c[0] for c in columns if c[0].startswith(COUNT_PREFIX)]
+                out = _quote(str(scratch / "out"))
+                con.execute(
+                    f"COPY ({_summary_sql(src, types, one_row_per_day, stale)}) TO {out} "
+                    "(FORMAT parquet, PARTITION_BY (month), WRITE_PARTITION_COLUMNS true)"
+                )
+            finally:
+                con.close()
+            built = {}
+            for month in stale:
+                part = scratch / "out" / f"month={month.isoformat()}"
+                folder = f"{month:%Y-%m}-{uuid.uuid4().hex[:12]}"
+                (self.dir / folder).mkdir()
+                names = []
+                for f in sorted(part.glob("*.parquet")) if part.exists() else []:
+                    f.rename(self.dir / folder / f.name)
+                    names.append(f.name)
+                built[month.isoformat()] = {
+                    "fingerprint": prints[month],
+                    "folder": folder,
+                    "files": names,
+                }
+            return built
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _write_manifest(self, months: dict[str, dict]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f"manifest-{uuid.uuid4().hex}.json"
+        tmp.write_text(json.dumps({"months": dict(sorted(months.items()))}, indent=1))
+        os.replace(tmp, self.manifest_path)
+
+    def _drop_unlisted(self, months: dict[str, dict]) -> None:
+        """Delete month folders no longer listed once :data:`KEEP_SECONDS` old."""
+        if not self.dir.exists():
+            return
+        listed = {e["folder"] for e in months.values()}
+        cutoff = time.time() - KEEP_SECONDS
+        for child in self.dir.iterdir():
+            if child.is_dir() and child.name not in listed and child.stat().st_mtime < cutoff:
+                shutil.rmtree(child, ignore_errors=True)
