@@ -51,7 +51,13 @@ from keepwell.metrics.engagement import (
     usage_frequency,
 )
 from keepwell.metrics.event_retention import event_retention
-from keepwell.metrics.period_activity import EARLIER, HISTORY_DAYS, covers, period_activity
+from keepwell.metrics.period_activity import (
+    EARLIER,
+    HISTORY_DAYS,
+    covers,
+    period_activity,
+    period_neighbours,
+)
 from keepwell.metrics.sources import Sources
 from tests.metrics.conftest import rollup_frame
 from tests.metrics.test_engagement import events
@@ -212,6 +218,10 @@ def test_period_activity_hand_computed(make_src, tmp_path, grain) -> None:
         days = src.con.execute(r.filter(r.customer_id == "a", r.day == date(2026, 1, 2)).count())
         assert days == 2
     got = run(src, period_activity, **Q1, period="month", windows=(10,))
+    nav = run(src, period_neighbours, **Q1, period="month")
+    assert list(nav.columns) == ["customer_id", "idx", "last_day", "prev_idx", "next_idx"]
+    got = got.merge(nav.drop(columns="last_day"), on=["customer_id", "idx"], validate="1:1")
+    assert len(got) == len(nav)
     assert rows(got) == EXPECTED
     assert HISTORY_DAYS == 366
 
@@ -492,12 +502,16 @@ def test_period_activity_path_equals_daily_rows_path(both, monkeypatch, builder,
     old, new = both
     calls: list[Sources] = []
 
-    def spy(src: Sources, **params) -> ibis.Table:
-        calls.append(src)
-        return period_activity(src, **params)
+    def spying(builder):
+        def spy(src: Sources, **params) -> ibis.Table:
+            calls.append(src)
+            return builder(src, **params)
 
-    monkeypatch.setattr(engagement_module, "period_activity", spy)
-    monkeypatch.setattr(event_retention_module, "period_activity", spy)
+        return spy
+
+    for module in (engagement_module, event_retention_module):
+        monkeypatch.setattr(module, "period_activity", spying(period_activity))
+        monkeypatch.setattr(module, "period_neighbours", spying(period_neighbours))
     want = run(old, builder, **kw)
     assert calls == []  # raw events: the daily-rows path
     got = run(new, builder, **kw)

@@ -42,7 +42,12 @@ from keepwell.metrics.daily import (
     rollup_event_types,
 )
 from keepwell.metrics.localtime import local_day
-from keepwell.metrics.period_activity import calendar, covers, period_activity
+from keepwell.metrics.period_activity import (
+    calendar,
+    covers,
+    period_activity,
+    period_neighbours,
+)
 from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
@@ -324,6 +329,7 @@ def _frequency(
 
 def _usage_population(
     pa: ir.Table,
+    nav: ir.Table,
     periods: Sequence[LocalPeriod],
     cal: Sequence[LocalPeriod],
     window_days: int,
@@ -331,7 +337,8 @@ def _usage_population(
     by: Sequence[str],
 ) -> ir.Table:
     """Customers active in the ``lookback_days`` ending on each period's last day, with their
-    active days in its last ``window_days``, from :func:`period_activity` rows ``pa``.
+    active days in its last ``window_days``, from :func:`period_activity` rows ``pa`` and
+    their :func:`period_neighbours` ``nav``.
     Columns: [by...], customer_id, idx, active_days.
 
     Active in period p: counted when its last active day there is in the lookback. Not active
@@ -359,7 +366,7 @@ def _usage_population(
         {"q": [r[0] for r in pairs], "p": [r[1] for r in pairs], "since": [r[2] for r in pairs]},
         schema={"q": "int64", "p": "int64", "since": "date"},
     )
-    gaps = pa.filter(pa.next_idx.isnull() | (pa.next_idx > pa.idx + 1))
+    gaps = nav.filter(nav.next_idx.isnull() | (nav.next_idx > nav.idx + 1))
     carry = gaps.join(pairs, gaps.idx == pairs.q)
     carry = carry.filter(
         carry.next_idx.isnull() | (carry.p < carry.next_idx), carry.last_day >= carry.since
@@ -465,7 +472,8 @@ def usage_frequency(
     if covers(src, **span, windows=(window_days,), lookback_days=lookback_days):
         keys = segment_keys(src, filters=filters, by=by)
         pa = restrict(period_activity(src, **span, windows=(window_days,)), keys)
-        u = _usage_population(pa, ps, calendar(**span), window_days, lookback_days, by)
+        nav = restrict(period_neighbours(src, **span), keys)
+        u = _usage_population(pa, nav, ps, calendar(**span), window_days, lookback_days, by)
         u = u.mutate(frequency=_frequency(u.active_days, daily_min, weekly_min, monthly_min))
         u = u.join(periods_table(ps).select("idx", "period"), "idx")
     else:
@@ -644,7 +652,7 @@ def lifecycle(
     keys = segment_keys(src, filters=filters, by=by)
     out = _frame(keys, by, periods_table(report))
     if covers(src, start=start, end=end, period=period):
-        pa = restrict(period_activity(src, start=start, end=end, period=period), keys)
+        pa = restrict(period_neighbours(src, start=start, end=end, period=period), keys)
         cur = _report_rows(pa, report)
         had_prev = cur.prev_idx == cur.idx - 1
         is_new = cur.prev_idx.isnull()

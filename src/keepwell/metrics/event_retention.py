@@ -43,7 +43,7 @@ import pandas as pd
 from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
 from keepwell.metrics.daily import COUNT_PREFIX, event_slug, event_slug_expr, reads_rollup
-from keepwell.metrics.period_activity import period_activity
+from keepwell.metrics.period_activity import period_activity, period_neighbours
 from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
@@ -213,22 +213,20 @@ def _activity_rollup(
             return ibis.literal(0, type="int64")
         return ibis.ifelse(pa[col] > 0, 1, 0)
 
-    rows = pa.select(
-        "customer_id", "idx", "prev_idx", is_start=did(start_type), is_return=did(return_type)
-    )
+    rows = pa.select("customer_id", "idx", is_start=did(start_type), is_return=did(return_type))
     analysed = rows.filter(rows.idx >= 0, (rows.is_start == 1) | (rows.is_return == 1))
     activity = analysed.select(
         "customer_id", "idx", did_start=analysed.is_start, did_return=analysed.is_return
     )
     first = None
-    if cohort == "first_time":
-        if start_type is None:  # the first period with any activity ever
-            first = rows.filter(rows.prev_idx.isnull(), rows.idx >= 0)
-            first = first.select("customer_id", "idx")
-        else:
-            s = rows.filter(rows.is_start == 1)
-            first = s.group_by("customer_id").aggregate(idx=s.idx.min())
-            first = first.filter(first.idx >= 0)
+    if cohort == "first_time" and start_type is None:  # the first period with any activity
+        nav = period_neighbours(src, start=start, end=end, period=period)
+        first = nav.filter(nav.prev_idx.isnull(), nav.idx >= 0, nav.idx < len(spans))
+        first = first.select("customer_id", "idx")
+    elif cohort == "first_time":
+        s = rows.filter(rows.is_start == 1)
+        first = s.group_by("customer_id").aggregate(idx=s.idx.min())
+        first = first.filter(first.idx >= 0)
     return activity, first
 
 
