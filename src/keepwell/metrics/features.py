@@ -231,7 +231,12 @@ def customer_features(
     # below with the window counts); for the rest ("stale"), events and snapshots in one ordered
     # stream over those customers' history
     stale = base.select("customer_id", "key", "as_of").anti_join(win, ["customer_id", "key"])
-    if reads_rollup(src):
+    if reads_rollup(src) and "rollup_months" in src.tables:
+        # a month's last active day stands for the month: a customer stale at a snapshot had
+        # no event in the snapshot's month before it, so whole earlier months are all it needs
+        m = src.rollup_months
+        hist = m.filter(m.month < days[-1]).select("customer_id", t=m.last_day.cast("date"))
+    elif reads_rollup(src):
         r = src.rollup
         hist = r.filter(r.day < days[-1]).select("customer_id", t=r.day.cast("date"))
     else:
