@@ -81,7 +81,8 @@ def bridged_subscriptions(src: Sources, *, grace_days: int = 7) -> ir.Table:
 
     A bridge row runs from the moment a customer's rows all stopped to the start of the next
     row, with the MRR (and currency, plan) of the rows that stopped at that moment.
-    Columns: customer_id, plan, mrr_minor, currency, started_at, ended_at (FAR_FUTURE = open).
+    Columns: customer_id, plan, mrr_minor, currency, started_at, ended_at (FAR_FUTURE = open),
+    n_rows (the customer's rows here: with one, per-customer sums need no grouping).
     """
     return shared_table(src, ("bridged", grace_days), lambda: _bridged(src, grace_days))
 
@@ -97,7 +98,7 @@ def _bridged(src: Sources, grace_days: int) -> ir.Table:
         ended_at=s.ended_at.cast("timestamp").fill_null(_far()),
     )
     if grace_days <= 0:
-        return s
+        return _with_row_count(s)
     w = ibis.window(group_by=s.customer_id, order_by=[s.started_at, s.ended_at], rows=(None, -1))
     gaps = s.mutate(prev_end=s.ended_at.max().over(w))
     gaps = gaps.filter(
@@ -122,14 +123,18 @@ def _bridged(src: Sources, grace_days: int) -> ir.Table:
         started_at=gaps.gap_start.cast("timestamp"),
         ended_at=gaps.gap_end.cast("timestamp"),
     )
-    return s.union(bridges)
+    return _with_row_count(s.union(bridges))
+
+
+def _with_row_count(rows: ir.Table) -> ir.Table:
+    return rows.mutate(n_rows=rows.count().over(ibis.window(group_by=rows.customer_id)))
 
 
 def spells(src: Sources, *, grace_days: int = 7) -> ir.Table:
     """Maximal activity spells per customer.
 
     Columns: customer_id, spell_no (1 = first), started_at, ended_at (FAR_FUTURE = ongoing),
-    first_started_at (the customer's first-ever start).
+    first_started_at (the customer's first-ever start), n_spells (the customer's spells).
     """
     return shared_table(src, ("spells", grace_days), lambda: _spells(src, grace_days))
 
@@ -150,5 +155,7 @@ def _spells(src: Sources, grace_days: int) -> ir.Table:
     out = rows.group_by(["customer_id", "spell_no"]).aggregate(
         started_at=rows.started_at.min(), ended_at=rows.ended_at.max()
     )
-    first = out.group_by("customer_id").aggregate(first_started_at=out.started_at.min())
+    first = out.group_by("customer_id").aggregate(
+        first_started_at=out.started_at.min(), n_spells=out.count().cast("int64")
+    )
     return out.join(first, "customer_id")

@@ -82,13 +82,20 @@ def customer_periods(
         e=ibis.ifelse((j.ended_at > d0) & (j.ended_at <= d1), 1, 0),
     )
     keys = [*by, "customer_id", "period", "period_start", "period_end"]
-    return flags.group_by(keys).aggregate(
-        active_start=flags.a0.max() == 1,
-        active_end=flags.a1.max() == 1,
-        first_started=flags.f.max() == 1,
-        restarted=flags.r.max() == 1,
-        ended=flags.e.max() == 1,
-    )
+    states = {
+        "active_start": "a0",
+        "active_end": "a1",
+        "first_started": "f",
+        "restarted": "r",
+        "ended": "e",
+    }
+    # one row per customer and period already for customers with one spell (most of them):
+    # only the others need the (costly, millions of groups) aggregation
+    one = flags.filter(flags.n_spells == 1)
+    one = one.select(*keys, **{s: one[f] == 1 for s, f in states.items()})
+    many = flags.filter(flags.n_spells > 1)
+    many = many.group_by(keys).aggregate(**{s: many[f].max() == 1 for s, f in states.items()})
+    return one.union(many)
 
 
 def _rate(num: ir.IntegerValue, den: ir.IntegerValue) -> ir.FloatingValue:

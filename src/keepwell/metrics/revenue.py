@@ -97,10 +97,16 @@ def mrr_pairs(
         "customer_id",
         "currency",
         "period_start",
+        "n_rows",
         **{name: ibis.ifelse(cond, mrr, zero) for name, cond in in_force.items()},
     )
     keys = [*by, "customer_id", "currency", "period_start"]
-    return j.group_by(keys).aggregate(mrr0=j.mrr0.sum(), mrr1=j.mrr1.sum())
+    # a customer with one row has one (currency, grid row) pair per overlap already: only
+    # customers with several rows need the aggregation (millions of groups)
+    one = j.filter(j.n_rows == 1).select(*keys, "mrr0", "mrr1")
+    many = j.filter(j.n_rows > 1)
+    many = many.group_by(keys).aggregate(mrr0=many.mrr0.sum(), mrr1=many.mrr1.sum())
+    return one.union(many)
 
 
 def _per_group(

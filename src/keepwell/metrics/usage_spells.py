@@ -26,7 +26,7 @@ def activity_spells_from_events(
     """Maximal usage spells per customer (see module docstring).
 
     Columns: customer_id, spell_no (1 = first), started_at, ended_at (last event/order +
-    ``inactivity_days``), first_started_at (the customer's first-ever event/order).
+    ``inactivity_days``), first_started_at (the customer's first-ever event/order), n_spells.
     """
     if inactivity_days <= 0:
         raise InvalidInput(
@@ -50,5 +50,7 @@ def activity_spells_from_events(
     out = m.group_by(["customer_id", "spell_no"]).aggregate(
         started_at=m.at.min(), ended_at=m.at.max() + window
     )
-    first = out.group_by("customer_id").aggregate(first_started_at=out.started_at.min())
+    first = out.group_by("customer_id").aggregate(
+        first_started_at=out.started_at.min(), n_spells=out.count().cast("int64")
+    )
     return out.join(first, "customer_id")
