@@ -19,6 +19,7 @@ from datetime import date, timedelta
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+from dateutil.relativedelta import relativedelta
 
 from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
@@ -28,6 +29,7 @@ from keepwell.metrics.daily import COUNT_PREFIX, daily_activity, one_row_per_day
 from keepwell.metrics.daily import event_types as all_event_types
 from keepwell.metrics.localtime import local_day
 from keepwell.metrics.registry import metric
+from keepwell.metrics.rollup_months import FEATURE_WINDOW, WINDOW_PREFIX
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
 from keepwell.metrics.usage_spells import activity_spells_from_events
@@ -196,46 +198,22 @@ def customer_features(
 
     # events in the trailing windows, per type
     types = list(event_types) if event_types is not None else all_event_types(src)
-    d = daily_activity(
-        src,
-        first_day=days[0] - timedelta(days=2 * W),
-        end_day=days[-1],
-        event_types=types,
-    )
-    cal = trailing_days([(d_.isoformat(), d_) for d_ in days], [W, 2 * W])
-    j = d.join(cal, "day")
-    # one row per (customer, snapshot, day) first, so active days are plain counts (the rollup
-    # may hold several partial rows for a day; DISTINCT aggregates cost ~10x more)
-    per_day_cols = {f"t_{i}": j[f"{COUNT_PREFIX}{t}"] for i, t in enumerate(types)}
-    if one_row_per_day(src, d):
-        per_day = j.select("customer_id", "key", "day", "events", cur=j[f"in_{W}"], **per_day_cols)
+    if W == FEATURE_WINDOW and all(d.day == 1 for d in days) and reads_months(src):
+        win = _windows_from_months(src, days, types)
     else:
-        per_day = j.group_by(["customer_id", "key", "day"]).aggregate(
-            events=j.events.sum(),
-            cur=j[f"in_{W}"].max(),
-            **{name: col.sum() for name, col in per_day_cols.items()},
-        )
-    # both windows in one pass as sums of 0/1-flagged values: DuckDB's hash aggregate took
-    # ~2x as long with the same sums as filtered aggregates (SUM(x) FILTER (WHERE ...))
-    cur, prev = per_day.cur, 1 - per_day.cur
-    win = per_day.group_by(["customer_id", "key"]).aggregate(
-        events_cur=(per_day.events * cur).sum(),
-        events_prev=(per_day.events * prev).sum(),
-        days_cur=cur.sum(),
-        days_prev=prev.sum(),
-        last_recent=per_day.day.max(),
-        **{f"t_{i}": (per_day[f"t_{i}"] * cur).sum() for i in range(len(types))},
-    )
+        win = _windows_from_days(src, days, types, W)
 
     # last active day before each snapshot: inside the 2W window it is ``last_recent`` (joined
     # below with the window counts); for the rest ("stale"), events and snapshots in one ordered
     # stream over those customers' history
-    stale = base.select("customer_id", "key", "as_of").anti_join(win, ["customer_id", "key"])
-    if reads_rollup(src) and "rollup_months" in src.tables:
+    recent = win.filter(win.last_recent.notnull())
+    stale = base.select("customer_id", "key", "as_of").anti_join(recent, ["customer_id", "key"])
+    if reads_months(src):
         # a month's last active day stands for the month: a customer stale at a snapshot had
         # no event in the snapshot's month before it, so whole earlier months are all it needs
         m = src.rollup_months
-        hist = m.filter(m.month < days[-1]).select("customer_id", t=m.last_day.cast("date"))
+        m = m.filter(m.month < days[-1], m.active_days > 0)
+        hist = m.select("customer_id", t=m.last_day.cast("date"))
     elif reads_rollup(src):
         r = src.rollup
         hist = r.filter(r.day < days[-1]).select("customer_id", t=r.day.cast("date"))
@@ -340,3 +318,73 @@ def customer_features(
         days_since_last_nps=out.days_since_last_nps,
         **{f"tickets_{W}": out.tickets.fill_null(zero).cast("int64")},
     ).order_by(["as_of", *by, "customer_id"])
+
+
+def reads_months(src: Sources) -> bool:
+    """Whether the rollup's month summaries are attached (:mod:`keepwell.metrics.rollup_months`)."""
+    return reads_rollup(src) and "rollup_months" in src.tables
+
+
+def _windows_from_days(src: Sources, days: list[date], types: list[str], W: int) -> ir.Table:
+    """Per customer and snapshot (key): events, active days and events per type in the last
+    W days and the W before, and the last active day in them (last_recent), from daily rows."""
+    d = daily_activity(
+        src,
+        first_day=days[0] - timedelta(days=2 * W),
+        end_day=days[-1],
+        event_types=types,
+    )
+    cal = trailing_days([(d_.isoformat(), d_) for d_ in days], [W, 2 * W])
+    j = d.join(cal, "day")
+    # one row per (customer, snapshot, day) first, so active days are plain counts (the rollup
+    # may hold several partial rows for a day; DISTINCT aggregates cost ~10x more)
+    per_day_cols = {f"t_{i}": j[f"{COUNT_PREFIX}{t}"] for i, t in enumerate(types)}
+    if one_row_per_day(src, d):
+        per_day = j.select("customer_id", "key", "day", "events", cur=j[f"in_{W}"], **per_day_cols)
+    else:
+        per_day = j.group_by(["customer_id", "key", "day"]).aggregate(
+            events=j.events.sum(),
+            cur=j[f"in_{W}"].max(),
+            **{name: col.sum() for name, col in per_day_cols.items()},
+        )
+    # both windows in one pass as sums of 0/1-flagged values: DuckDB's hash aggregate took
+    # ~2x as long with the same sums as filtered aggregates (SUM(x) FILTER (WHERE ...))
+    cur, prev = per_day.cur, 1 - per_day.cur
+    return per_day.group_by(["customer_id", "key"]).aggregate(
+        events_cur=(per_day.events * cur).sum(),
+        events_prev=(per_day.events * prev).sum(),
+        days_cur=cur.sum(),
+        days_prev=prev.sum(),
+        last_recent=per_day.day.max(),
+        **{f"t_{i}": (per_day[f"t_{i}"] * cur).sum() for i in range(len(types))},
+    )
+
+
+def _windows_from_months(src: Sources, days: list[date], types: list[str]) -> ir.Table:
+    """:func:`_windows_from_days` for snapshots on the first day of a month and the standard
+    window, read from the month summaries: the last 28 days before the snapshot are the
+    previous month's last 28, the 56 its ``d_56`` / ``e_56``. ``last_recent`` is that month's
+    last active day (null when the customer was active only in the month before it: then the
+    last active day comes from the older months, as for idle customers)."""
+    prev = {d.isoformat(): d - relativedelta(months=1) for d in days}
+    keys = ibis.memtable(
+        {"key": list(prev), "month": list(prev.values())}, schema={"key": "string", "month": "date"}
+    )
+    m = src.rollup_months
+    j = m.join(keys, m.month == keys.month)
+    zero = ibis.literal(0, type="int64")
+    w, span = FEATURE_WINDOW, 2 * FEATURE_WINDOW
+
+    def col(name: str) -> ir.IntegerValue:
+        return j[name].fill_null(zero) if name in m.columns else zero
+
+    return j.select(
+        "customer_id",
+        "key",
+        events_cur=col(f"e_{w}"),
+        events_prev=col(f"e_{span}") - col(f"e_{w}"),
+        days_cur=col(f"d_{w}"),
+        days_prev=col(f"d_{span}") - col(f"d_{w}"),
+        last_recent=j.last_day.cast("date"),
+        **{f"t_{i}": col(f"{WINDOW_PREFIX}{t}") for i, t in enumerate(types)},
+    )

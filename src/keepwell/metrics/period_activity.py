@@ -148,7 +148,7 @@ def _from_months(src: Sources, cal: list[LocalPeriod], windows: tuple) -> ir.Tab
         schema={"month": "date", "idx": "int64", "last": "int64"},
     )
     m = src.rollup_months
-    m = m.filter(m.month < cal[-1].end_day)
+    m = m.filter(m.month < cal[-1].end_day, m.active_days > 0)  # > 0: not only a window tail
     types = [f"{COUNT_PREFIX}{t}" for t in rollup_event_types(src)]
     j = m.left_join(months, m.month == months.month)
     zero = ibis.literal(0, type="int64")

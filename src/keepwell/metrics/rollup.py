@@ -393,6 +393,9 @@ class Rollup:
             )
         self.register(src.con.con, name, exact=exact)
         src.tables["rollup"] = src.con.table(name)
+        # tables shared by metrics were built from what was attached before (a view of the
+        # same name and columns looks the same to their key): build them anew
+        src.extra.pop("shared_tables", None)
         months = self.months.current(self.files())
         if months:
             src.con.con.execute(

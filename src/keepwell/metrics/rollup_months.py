@@ -33,7 +33,7 @@ import shutil
 import time
 import uuid
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -44,8 +44,15 @@ from keepwell.metrics.daily import COUNT_PREFIX
 log = logging.getLogger(__name__)
 
 MONTHS_DIR = "_months"
+VERSION = 2
+"""Layout of the summaries; a manifest of another version is rebuilt whole."""
 WINDOWS = (7, 28)
-"""Trailing windows (days at the end of each month) the summaries count."""
+"""Trailing windows (days at the end of each month) the summaries count active days in."""
+FEATURE_WINDOW = 28
+"""The per-customer features' window: events, events per type (``n28_<type>``) and active
+days in the month's last 28 days, and active days and events in the 56 days ending with it
+(``d_56``, ``e_56``, reaching into the month before)."""
+WINDOW_PREFIX = f"n{FEATURE_WINDOW}_"
 KEEP_SECONDS = 3600
 """Replaced month folders stay this long for readers still using them."""
 
@@ -85,16 +92,17 @@ def day_ranges(files: list[str]) -> dict[str, tuple[date, date] | None]:
 
 
 def fingerprints(files: list[str]) -> dict[date, str] | None:
-    """Per month with daily rows, a digest of the names of the files reaching into it (None
-    when a file lacks statistics: the months it covers cannot be told)."""
+    """Per month with daily rows in it or in the 56 days before its end, a digest of the
+    names of the files with such rows (None when a file lacks statistics: the months it
+    covers cannot be told)."""
     reach: dict[date, list[str]] = defaultdict(list)
     for path, span in day_ranges(files).items():
         if span is None:
             if pq.read_metadata(path).num_rows:
                 return None
             continue
-        month = _month(span[0])
-        while month <= span[1]:
+        month = _month(span[0])  # a month reads its days and the 56 before its end
+        while _next(month) - timedelta(days=2 * FEATURE_WINDOW) <= span[1]:
             reach[month].append(Path(path).name)
             month = _next(month)
     return {
@@ -103,21 +111,51 @@ def fingerprints(files: list[str]) -> dict[date, str] | None:
 
 
 def _summary_sql(src: str, types: list[str], one_row_per_day: bool, months: list[date]) -> str:
-    """One row per customer and month of ``months`` from the daily rows of ``src``."""
+    """One row per customer and month of ``months`` from the daily rows of ``src``.
+
+    A month's row also counts, for the trailing windows of a snapshot taken at its end, the
+    days of the month before within :data:`FEATURE_WINDOW` x 2 days of that end ("tail" rows;
+    a customer active only there gets a row with active_days = 0).
+    """
     lo, hi = months[0], _next(months[-1])
+    cols = ["events", *types]
     if one_row_per_day:
-        days = f"SELECT customer_id, day, {', '.join(types) or '0 AS _none'} FROM {src}"
+        days = f"SELECT customer_id, day, {', '.join(cols)} FROM {src}"
     else:  # partial rows: one row per customer-day first, so a day counts once
-        sums = "".join(f", sum({t}) AS {t}" for t in types)
-        days = f"SELECT customer_id, day{sums} FROM {src} GROUP BY customer_id, day"
+        sums = ", ".join(f"sum({c}) AS {c}" for c in cols)
+        days = f"SELECT customer_id, day, {sums} FROM {src} GROUP BY customer_id, day"
+    own = "CAST(date_trunc('month', day) AS DATE)"
+    span = 2 * FEATURE_WINDOW
+    labelled = (
+        f"SELECT *, {own} AS month, false AS tail FROM d "
+        f"WHERE day >= DATE '{lo}' AND day < DATE '{hi}' "
+        f"UNION ALL SELECT *, CAST({own} + INTERVAL 1 MONTH AS DATE) AS month, true AS tail "
+        f"FROM d WHERE day >= DATE '{lo}' - {span} AND day < DATE '{hi}' "
+        f"AND day >= CAST({own} + INTERVAL 2 MONTH AS DATE) - {span}"
+    )
     end = "CAST(month + INTERVAL 1 MONTH AS DATE)"
-    flags = "".join(f", count(*) FILTER (WHERE day >= {end} - {n}) AS d_{n}" for n in WINDOWS)
-    sums = "".join(f", CAST(sum({t}) AS BIGINT) AS {t}" for t in types)
+
+    def own_in(n: int) -> str:
+        return f"NOT tail AND day >= {end} - {n}"
+
+    w = FEATURE_WINDOW
+    aggs = [
+        "count(*) FILTER (WHERE NOT tail) AS active_days",
+        "max(day) FILTER (WHERE NOT tail) AS last_day",
+        *(f"count(*) FILTER (WHERE {own_in(n)}) AS d_{n}" for n in WINDOWS),
+        *(f"CAST(sum({t}) FILTER (WHERE NOT tail) AS BIGINT) AS {t}" for t in types),
+        f"CAST(sum(events) FILTER (WHERE {own_in(w)}) AS BIGINT) AS e_{w}",
+        f"count(*) AS d_{span}",
+        f"CAST(sum(events) AS BIGINT) AS e_{span}",
+        *(
+            f"CAST(sum({t}) FILTER (WHERE {own_in(w)}) AS BIGINT) AS "
+            f"{WINDOW_PREFIX}{t.removeprefix(COUNT_PREFIX)}"
+            for t in types
+        ),
+    ]
     wanted = ", ".join(f"DATE '{m.isoformat()}'" for m in months)
     return (
-        f"SELECT customer_id, month, count(*) AS active_days, max(day) AS last_day{flags}{sums} "
-        f"FROM (SELECT *, CAST(date_trunc('month', day) AS DATE) AS month FROM ({days}) "
-        f"WHERE day >= DATE '{lo}' AND day < DATE '{hi}') "
+        f"WITH d AS ({days}) SELECT customer_id, month, {', '.join(aggs)} FROM ({labelled}) "
         f"WHERE month IN ({wanted}) GROUP BY customer_id, month"
     )
 
@@ -130,10 +168,12 @@ class MonthSummaries:
         self.manifest_path = self.dir / "manifest.json"
 
     def _manifest(self) -> dict[str, dict]:
+        """The months listed (none when written by another :data:`VERSION` of the layout)."""
         try:
-            return json.loads(self.manifest_path.read_text())["months"]
-        except (FileNotFoundError, KeyError, ValueError):
+            data = json.loads(self.manifest_path.read_text())
+        except (FileNotFoundError, ValueError):
             return {}
+        return data.get("months", {}) if data.get("version") == VERSION else {}
 
     def current(self, files: list[str]) -> list[str] | None:
         """Every month's summary files, when all match ``files`` (the rollup's snapshot)."""
@@ -161,15 +201,24 @@ class MonthSummaries:
             log.warning("rollup files without day statistics: month summaries not kept")
             return []
         old = self._manifest()
+        retired = self._retired()
         stale = sorted(
             m for m, d in prints.items() if old.get(m.isoformat(), {}).get("fingerprint") != d
         )
         months = {m: e for m, e in old.items() if date.fromisoformat(m) in prints}
         if stale:
             months.update(self._build(files, stale, prints, one_row_per_day, memory_limit))
-        if stale or set(months) != set(old):
-            self._write_manifest(months)
-        self._drop_unlisted(months)
+        listed = {e["folder"] for e in months.values()}
+        now = time.time()
+        for entry in old.values():  # replaced or dropped: kept a while for running readers
+            if entry["folder"] not in listed:
+                retired.setdefault(entry["folder"], now)
+        cutoff = now - KEEP_SECONDS
+        gone = {f for f, at in retired.items() if at < cutoff}
+        retired = {f: at for f, at in retired.items() if f not in gone}
+        if stale or set(months) != set(old) or gone:
+            self._write_manifest(months, retired)
+        self._drop(gone, listed | set(retired))
         return stale
 
     def _build(
@@ -183,7 +232,8 @@ class MonthSummaries:
         """Summaries of the ``stale`` months, one query for all, into new folders."""
         spans = day_ranges(files)
         lo, hi = stale[0], _next(stale[-1])
-        reading = [f for f, s in spans.items() if s is not None and s[0] < hi and s[1] >= lo]
+        first = lo - timedelta(days=2 * FEATURE_WINDOW)
+        reading = [f for f, s in spans.items() if s is not None and s[0] < hi and s[1] >= first]
         scratch = self.dir / f"tmp-{uuid.uuid4().hex}"
         scratch.mkdir(parents=True)
         try:
@@ -222,18 +272,28 @@ class MonthSummaries:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _write_manifest(self, months: dict[str, dict]) -> None:
+    def _write_manifest(self, months: dict[str, dict], retired: dict[str, float]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.dir / f"manifest-{uuid.uuid4().hex}.json"
-        tmp.write_text(json.dumps({"months": dict(sorted(months.items()))}, indent=1))
+        data = {"version": VERSION, "months": dict(sorted(months.items())), "retired": retired}
+        tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, self.manifest_path)
 
-    def _drop_unlisted(self, months: dict[str, dict]) -> None:
-        """Delete month folders no longer listed once :data:`KEEP_SECONDS` old."""
+    def _retired(self) -> dict[str, float]:
+        try:
+            data = json.loads(self.manifest_path.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return dict(data.get("retired", {})) if data.get("version") == VERSION else {}
+
+    def _drop(self, gone: set[str], keep: set[str]) -> None:
+        """Delete the folders retired more than :data:`KEEP_SECONDS` ago, and leftovers of
+        interrupted builds (neither listed nor retired) as old as that."""
         if not self.dir.exists():
             return
-        listed = {e["folder"] for e in months.values()}
         cutoff = time.time() - KEEP_SECONDS
         for child in self.dir.iterdir():
-            if child.is_dir() and child.name not in listed and child.stat().st_mtime < cutoff:
+            if not child.is_dir() or child.name in keep:
+                continue
+            if child.name in gone or child.stat().st_mtime < cutoff:
                 shutil.rmtree(child, ignore_errors=True)
