@@ -110,53 +110,61 @@ def fingerprints(files: list[str]) -> dict[date, str] | None:
     }
 
 
+def _calendar(months: list[date]) -> str:
+    """VALUES (day, month, own, in_7, in_28): each day of ``months`` under its own month (own
+    = 1), and each day within 56 days of a month's end but before it under that month (own =
+    0: a tail row); in_n = 1 for the month's own last n days."""
+    span = 2 * FEATURE_WINDOW
+    rows = []
+    for month in months:
+        end = _next(month)
+        day = end - timedelta(days=span)
+        while day < end:
+            own = day >= month
+            flags = [int(own and day >= end - timedelta(days=n)) for n in WINDOWS]
+            values = ", ".join(map(str, [int(own), *flags]))
+            rows.append(f"(DATE '{day}', DATE '{month}', {values})")
+            day += timedelta(days=1)
+    names = ", ".join(f"in_{n}" for n in WINDOWS)
+    return f"(VALUES {', '.join(rows)}) AS cal(day, month, own, {names})"
+
+
 def _summary_sql(src: str, types: list[str], one_row_per_day: bool, months: list[date]) -> str:
     """One row per customer and month of ``months`` from the daily rows of ``src``.
 
     A month's row also counts, for the trailing windows of a snapshot taken at its end, the
     days of the month before within :data:`FEATURE_WINDOW` x 2 days of that end ("tail" rows;
-    a customer active only there gets a row with active_days = 0).
+    a customer active only there gets a row with active_days = 0). Months and flags come from
+    a small calendar joined on the day (date arithmetic per row costs ~10x more).
     """
-    lo, hi = months[0], _next(months[-1])
     cols = ["events", *types]
+    span = 2 * FEATURE_WINDOW
+    lo, hi = months[0] - timedelta(days=span), _next(months[-1])
+    where = f"day >= DATE '{lo}' AND day < DATE '{hi}'"
     if one_row_per_day:
-        days = f"SELECT customer_id, day, {', '.join(cols)} FROM {src}"
+        days = f"SELECT customer_id, day, {', '.join(cols)} FROM {src} WHERE {where}"
     else:  # partial rows: one row per customer-day first, so a day counts once
         sums = ", ".join(f"sum({c}) AS {c}" for c in cols)
-        days = f"SELECT customer_id, day, {sums} FROM {src} GROUP BY customer_id, day"
-    own = "CAST(date_trunc('month', day) AS DATE)"
-    span = 2 * FEATURE_WINDOW
-    labelled = (
-        f"SELECT *, {own} AS month, false AS tail FROM d "
-        f"WHERE day >= DATE '{lo}' AND day < DATE '{hi}' "
-        f"UNION ALL SELECT *, CAST({own} + INTERVAL 1 MONTH AS DATE) AS month, true AS tail "
-        f"FROM d WHERE day >= DATE '{lo}' - {span} AND day < DATE '{hi}' "
-        f"AND day >= CAST({own} + INTERVAL 2 MONTH AS DATE) - {span}"
-    )
-    end = "CAST(month + INTERVAL 1 MONTH AS DATE)"
-
-    def own_in(n: int) -> str:
-        return f"NOT tail AND day >= {end} - {n}"
-
+        days = f"SELECT customer_id, day, {sums} FROM {src} WHERE {where} GROUP BY customer_id, day"
     w = FEATURE_WINDOW
+    in_w = f"in_{w}"
+    # 0/1 factors, not FILTER clauses: DuckDB aggregates them ~3x faster
     aggs = [
-        "count(*) FILTER (WHERE NOT tail) AS active_days",
-        "max(day) FILTER (WHERE NOT tail) AS last_day",
-        *(f"count(*) FILTER (WHERE {own_in(n)}) AS d_{n}" for n in WINDOWS),
-        *(f"CAST(sum({t}) FILTER (WHERE NOT tail) AS BIGINT) AS {t}" for t in types),
-        f"CAST(sum(events) FILTER (WHERE {own_in(w)}) AS BIGINT) AS e_{w}",
+        "CAST(sum(own) AS BIGINT) AS active_days",
+        "max(CASE WHEN own = 1 THEN day END) AS last_day",
+        *(f"CAST(sum(in_{n}) AS BIGINT) AS d_{n}" for n in WINDOWS),
+        *(f"CAST(sum({t} * own) AS BIGINT) AS {t}" for t in types),
+        f"CAST(sum(events * {in_w}) AS BIGINT) AS e_{w}",
         f"count(*) AS d_{span}",
         f"CAST(sum(events) AS BIGINT) AS e_{span}",
         *(
-            f"CAST(sum({t}) FILTER (WHERE {own_in(w)}) AS BIGINT) AS "
-            f"{WINDOW_PREFIX}{t.removeprefix(COUNT_PREFIX)}"
+            f"CAST(sum({t} * {in_w}) AS BIGINT) AS {WINDOW_PREFIX}{t.removeprefix(COUNT_PREFIX)}"
             for t in types
         ),
     ]
-    wanted = ", ".join(f"DATE '{m.isoformat()}'" for m in months)
     return (
-        f"WITH d AS ({days}) SELECT customer_id, month, {', '.join(aggs)} FROM ({labelled}) "
-        f"WHERE month IN ({wanted}) GROUP BY customer_id, month"
+        f"SELECT customer_id, month, {', '.join(aggs)} "
+        f"FROM ({days}) AS d JOIN {_calendar(months)} USING (day) GROUP BY customer_id, month"
     )
 
 
