@@ -29,6 +29,14 @@ Windows are a month's last n days, d >= (first day of the next month) - n:
 January: last 7 = Jan 25..31, last 28 = Jan 4..31. February: last 7 = Feb 22..28, last 28 =
 all of February. March: last 7 = Mar 25..31, last 28 = Mar 4..31. April: last 7 = Apr 24..30,
 last 28 = Apr 3..30.
+
+The 56 days ending with a month (``d_56``, ``e_56``: the two 28-day windows of a snapshot on
+the next month's first day) reach into the month before: January = Dec 7..Jan 31, February
+(28 days) = Jan 4..Feb 28, March = Feb 4..Mar 31, April = Mar 6..Apr 30, May = Apr 6..May 31.
+So a daily file reaches the month of its first day and every later month whose 56 days begin
+on or before its last day: a day in March from Mar 6 on also changes April, a day in January
+from Jan 4 on also changes February. A customer active only in those days of the month before
+has a row for the month with active_days = 0 (a "tail" row: last_day null, no own counts).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import ibis
@@ -113,6 +122,40 @@ EXPECTED = {
     ("c", MAR): (1, date(2026, 3, 3), 0, 0, 0, 1, 0, 0),
 }
 
+WTYPES = ("n28_export", "n28_login", "n28_page_view", "n28_report")
+
+# (customer, month) -> (active_days, e_28, d_56, e_56, n28_export, n28_login, n28_page_view,
+# n28_report), every row (tail rows too); e_28 / n28_* "none" may be null: read as 0.
+WINDOWS = {
+    # a, January: last 28 (Jan 4..31): Jan 4 report, 20 export, 25 login, 31 page view = 4
+    # events, one of each type; 56 (Dec 7..Jan 31): all 5 days, 2 + 1 + 1 + 1 + 1 = 6 events
+    ("a", JAN): (5, 4, 5, 6, 1, 1, 1, 1),
+    # a, February (28 days: its last 28 are all of it): Feb 1 (23:30 UTC on Jan 31) login = 1;
+    # 56 = Jan 4..Feb 28: Jan 4 (23:30 UTC on Jan 3: the first day in), 20, 25, 31 + Feb 1 =
+    # 5 days, 5 events (Jan 2, with its two logins, is out)
+    ("a", FEB): (1, 1, 5, 5, 0, 1, 0, 0),
+    # a, March: Mar 1 (23:30 UTC on Feb 28) is before Mar 4: no event in the last 28; 56 =
+    # Feb 4..Mar 31 holds Mar 1 only (Feb 1 is before Feb 4)
+    ("a", MAR): (1, 0, 1, 1, 0, 0, 0, 0),
+    # b, February: last 28 = all: Feb 10 (2 logins), 22 export, 27 report = 4 events; 56 =
+    # Jan 4..Feb 28: nothing in January, so 3 days, 4 events
+    ("b", FEB): (3, 4, 3, 4, 1, 2, 0, 1),
+    # b, March: last 28 (Mar 4..31): Mar 24, 29 logins, Mar 31 (22:30 UTC on Mar 30, CEST)
+    # report = 3; 56 = Feb 4..Mar 31: + Feb 10, 22, 27 (4 events) = 6 days, 7 events
+    ("b", MAR): (3, 3, 6, 7, 0, 2, 0, 1),
+    # b, April (tail row): no April day; 56 = Mar 6..Apr 30 holds Mar 24, 29, 31 = 3 days, 3
+    # events
+    ("b", APR): (0, 0, 3, 3, 0, 0, 0, 0),
+    # c, January: Jan 15 (3 reports) in the last 28 (Jan 4..31) and the 56
+    ("c", JAN): (1, 3, 1, 3, 0, 0, 0, 3),
+    # c, February (tail row): no February day; 56 = Jan 4..Feb 28 holds Jan 15: 1 day, 3 events
+    ("c", FEB): (0, 0, 1, 3, 0, 0, 0, 0),
+    # c, March: Mar 3 is before the last 28 (Mar 4..31); 56 = Feb 4..Mar 31: Mar 3 only.
+    # No April rows for a (Mar 1) or c (Mar 3): April's 56 days begin Mar 6
+    ("c", MAR): (1, 0, 1, 1, 0, 0, 0, 0),
+}
+TAIL = {("b", APR), ("c", FEB)}
+
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -147,18 +190,14 @@ def event_frame(rows: list[tuple] | tuple) -> pd.DataFrame:
 
 
 def summary_rows(rollup: Rollup) -> dict[tuple[str, date], tuple]:
-    """The month summaries of the rollup's current snapshot, read from their files."""
-    files = rollup.months.current(rollup.files())
-    assert files, "the month summaries do not match the rollup"
-    with duckdb.connect() as con:
-        df = con.execute(f"SELECT * FROM read_parquet({files!r}, union_by_name = true)").df()
-    return as_rows(df)
+    """The month summaries of the rollup's current snapshot with activity in their month."""
+    return as_rows(summary_frame(rollup))
 
 
 def as_rows(df: pd.DataFrame) -> dict[tuple[str, date], tuple]:
-    """Summary rows as in :data:`EXPECTED` (a type without events: 0). Rows without an
-    active day in their month, should the format have any (trailing-window rows for the
-    month before), are not activity of the month and are left out."""
+    """Summary rows as in :data:`EXPECTED` (a type without events: 0). Tail rows (active_days
+    0: activity only in the month before, within the 56 days) are not activity of the month
+    and are left out (:func:`window_rows` has them)."""
     df = df[df.active_days > 0].copy()
     for t in TYPES:
         df[t] = df[t].fillna(0) if t in df.columns else 0
@@ -174,6 +213,44 @@ def as_rows(df: pd.DataFrame) -> dict[tuple[str, date], tuple]:
             *(int(getattr(r, t)) for t in TYPES),
         )
     return out
+
+
+def summary_frame(rollup: Rollup) -> pd.DataFrame:
+    """Every row of the month summaries of the rollup's current snapshot (tail rows too)."""
+    files = rollup.months.current(rollup.files())
+    assert files, "the month summaries do not match the rollup"
+    with duckdb.connect() as con:
+        return con.execute(f"SELECT * FROM read_parquet({files!r}, union_by_name = true)").df()
+
+
+def window_rows(rollup: Rollup) -> dict[tuple[str, date], tuple]:
+    """Every summary row as in :data:`WINDOWS`. Checks what every row must hold: d_56 and
+    e_56 are never null, the own-month columns of a tail row (active_days 0) are empty."""
+    df = summary_frame(rollup)
+    assert df.d_56.notna().all() and df.e_56.notna().all()
+    tail = df[df.active_days == 0]
+    assert tail.last_day.isna().all()
+    for col in ("d_7", "d_28", "e_28", *TYPES, *WTYPES):
+        if col in tail.columns:
+            assert (tail[col].fillna(0) == 0).all(), col
+    for col in ("e_28", *WTYPES):
+        df[col] = df[col].fillna(0) if col in df.columns else 0
+    out = {}
+    for r in df.itertuples(index=False):
+        key = (r.customer_id, pd.Timestamp(r.month).date())
+        assert key not in out, f"two rows for {key}"
+        out[key] = (
+            int(r.active_days),
+            int(r.e_28),
+            int(r.d_56),
+            int(r.e_56),
+            *(int(getattr(r, t)) for t in WTYPES),
+        )
+    return out
+
+
+def retired(rollup: Rollup) -> dict[str, float]:
+    return json.loads(rollup.months.manifest_path.read_text())["retired"]
 
 
 def manifest(rollup: Rollup) -> dict[date, dict]:
@@ -313,9 +390,16 @@ def test_summary_rows_hand_computed(tmp_path, how) -> None:
         _, rollup = built(tmp_path, HAND[0::2], HAND[1::2])
         assert not rollup.one_row_per_day()
     assert summary_rows(rollup) == EXPECTED
+    assert window_rows(rollup) == WINDOWS
+    df = summary_frame(rollup)
+    tail = df[df.active_days == 0]
+    assert set(zip(tail.customer_id, tail.month.dt.date, strict=True)) == TAIL
+    # the data ends on Mar 31 (b's report, 22:30 UTC on Mar 30), inside April's 56 days
+    # (Mar 6..Apr 30): April is summarised, with b's tail row only; May's 56 days begin Apr 6
     prints = fingerprints(rollup.files())
-    assert set(prints) == {JAN, FEB, MAR}
+    assert set(prints) == {JAN, FEB, MAR, APR}
     assert {m: e["fingerprint"] for m, e in manifest(rollup).items()} == prints
+    assert json.loads(rollup.months.manifest_path.read_text())["version"] == 2
     files = rollup.months.current(rollup.files())
     with duckdb.connect() as con:
         schema = dict(
@@ -331,29 +415,53 @@ def test_summary_rows_hand_computed(tmp_path, how) -> None:
         "d_7": "BIGINT",
         "d_28": "BIGINT",
         **dict.fromkeys(TYPES, "BIGINT"),
+        "e_28": "BIGINT",
+        "d_56": "BIGINT",
+        "e_56": "BIGINT",
+        **dict.fromkeys(WTYPES, "BIGINT"),
     }
     assert {c: schema.get(c) for c in want} == want
 
 
 def test_a_month_the_files_span_without_rows(tmp_path, months_rebuilt, connect) -> None:
     # one file with days Jan 5 .. Mar 5: its statistics reach into February, which has no
-    # rows; February is summarised as empty, and a later day in it rebuilds only February
+    # day of activity; February is summarised (a's tail row only). April is not: its 56 days
+    # begin Mar 6, the day after the file's last
     rows = (("a", "login", "2026-01-05 10:00"), ("a", "export", "2026-03-05 10:00"))
     store, rollup = built(tmp_path, rows)
     assert months_rebuilt[0] == [JAN, FEB, MAR]
-    assert FEB in manifest(rollup)  # summarised, without activity (no February row below)
+    assert set(manifest(rollup)) == {JAN, FEB, MAR}
     # a, January: Jan 5, in the last 28 (Jan 4..31); March: Mar 5, in the last 28 (Mar 4..31)
     assert summary_rows(rollup) == {
         ("a", JAN): (1, date(2026, 1, 5), 0, 1, 0, 1, 0, 0),
         ("a", MAR): (1, date(2026, 3, 5), 0, 1, 1, 0, 0, 0),
     }
+    # February's 56 days (Jan 4..Feb 28) hold Jan 5: a tail row; March's (Feb 4..Mar 31) hold
+    # Mar 5 only
+    assert window_rows(rollup) == {
+        ("a", JAN): (1, 1, 1, 1, 0, 1, 0, 0),
+        ("a", FEB): (0, 0, 1, 1, 0, 0, 0, 0),
+        ("a", MAR): (1, 1, 1, 1, 1, 0, 0, 0),
+    }
     frames = {"events": event_frame(rows)}
     same_as_daily(connect, frames, rollup)
     store.append(batch(("a", "login", "2026-02-25 10:00")))
     rollup.refresh(store)
-    assert months_rebuilt[-1] == [FEB]
+    # the new file's only day, Feb 25, is in February and in March's 56 days (Feb 4..Mar 31),
+    # not in April's (Mar 6..Apr 30): February and March are rebuilt, January is not
+    assert months_rebuilt[-1] == [FEB, MAR]
     # a, February: Feb 25, in both windows (Feb 22..28, all of February)
     assert summary_rows(rollup)[("a", FEB)] == (1, date(2026, 2, 25), 1, 1, 0, 1, 0, 0)
+    # February: Feb 25 (1 login) + tail Jan 5 = 2 days, 2 events in the 56; March: Mar 5 +
+    # tail Feb 25 = 2 days, 2 events
+    assert window_rows(rollup) == {
+        ("a", JAN): (1, 1, 1, 1, 0, 1, 0, 0),
+        ("a", FEB): (1, 1, 2, 2, 0, 1, 0, 0),
+        ("a", MAR): (1, 1, 2, 2, 1, 0, 0, 0),
+    }
+    same_as_daily(
+        connect, {"events": event_frame([*rows, ("a", "login", "2026-02-25 10:00")])}, rollup
+    )
 
 
 def test_attach_registers_the_summaries_and_period_activity_reads_them(tmp_path, connect) -> None:
@@ -362,6 +470,12 @@ def test_attach_registers_the_summaries_and_period_activity_reads_them(tmp_path,
     assert "rollup_months" in src.tables
     got = src.con.execute(src.rollup_months)
     assert (got.active_days > 0).sum() == len(EXPECTED)
+    assert (got.active_days == 0).sum() == len(TAIL)  # c's February, b's April
+    # period_activity leaves the tail rows out: c by month is January and March (idx 0, 2),
+    # not February; b is February and March
+    rows = src.con.execute(period_activity(src, **Q1, period="month"))
+    assert tidy(rows[rows.customer_id == "c"], ["idx"]).idx.tolist() == [0, 2]
+    assert tidy(rows[rows.customer_id == "b"], ["idx"]).idx.tolist() == [1, 2]
     # period_activity by month reads the summaries: without c's rows there, c is gone by
     # month and by quarter, but not by week (weeks always read the daily rows)
     m = src.rollup_months
@@ -395,8 +509,9 @@ def test_refresh_rebuilds_only_the_months_whose_files_changed(
     store.append(batch(*HAND))
     rollup = Rollup(tmp_path / "rollup", timezone=BERLIN)
     rollup.rebuild(store)
-    assert months_rebuilt == [[JAN, FEB, MAR]]
+    assert months_rebuilt == [[JAN, FEB, MAR, APR]]  # April: b's tail (Mar 24..31)
     expected = dict(EXPECTED)
+    windows = dict(WINDOWS)
 
     def step(rows: tuple, rebuilt: list[date]) -> None:
         before = manifest(rollup)
@@ -411,22 +526,37 @@ def test_refresh_rebuilds_only_the_months_whose_files_changed(
         assert set(after) == set(before) | set(rebuilt)
         assert rollup.update_months() == []  # nothing left to do
         assert summary_rows(rollup) == expected
+        assert window_rows(rollup) == windows
 
-    # one new day, March 26: only March is rebuilt. b, March: days Mar 24, 26, 29, 31 = 4;
-    # last 7 (Mar 25..31): 26, 29, 31 = 3; last 28: 4; export 1, login 2, report 1
+    # one new day, March 26: March and April are rebuilt (Mar 26 is in April's 56 days, Mar
+    # 6..Apr 30; not in May's, Apr 6..May 31). b, March: days Mar 24, 26, 29, 31 = 4; last 7
+    # (Mar 25..31): 26, 29, 31 = 3; last 28: 4; export 1, login 2, report 1. Windows: e_28 3 +
+    # 1 = 4, n28_export 1; 56: 6 + 1 days, 7 + 1 events. b, April (tail): Mar 24, 26, 29, 31
     expected[("b", MAR)] = (4, date(2026, 3, 31), 3, 4, 1, 2, 0, 1)
-    step((("b", "export", "2026-03-26 12:00"),), [MAR])
-    # one new day in a new month: 22:30 UTC on Mar 31 is Apr 1 00:30 CEST. c, April: Apr 1,
-    # in neither window (Apr 24..30, Apr 3..30); one page view
+    windows[("b", MAR)] = (4, 4, 7, 8, 1, 2, 0, 1)
+    windows[("b", APR)] = (0, 0, 4, 4, 0, 0, 0, 0)
+    step((("b", "export", "2026-03-26 12:00"),), [MAR, APR])
+    # one new day in April: 22:30 UTC on Mar 31 is Apr 1 00:30 CEST. April only: Apr 1 is
+    # before May's 56 days (Apr 6..). c, April: Apr 1, in neither window (Apr 24..30, Apr
+    # 3..30); one page view; 56 (Mar 6..Apr 30): Apr 1 only (c's Mar 3 is before Mar 6)
     expected[("c", APR)] = (1, date(2026, 4, 1), 0, 0, 0, 0, 1, 0)
+    windows[("c", APR)] = (1, 0, 1, 1, 0, 0, 0, 0)
     step((("c", "Page View", "2026-03-31 22:30"),), [APR])
     # late events for January: a logs in on Jan 20 again (that customer-day is now split
     # over the compacted file and this refresh's partial file: still ONE active day), and c
-    # on Jan 16 (a new day). a, January: days still 5, logins 3 + 1 = 4.
-    # c, January: days Jan 15, 16 = 2, last Jan 16, both in the last 28 only; login 1
+    # on Jan 16 (a new day). The new file's days, Jan 16..20, are in January and February's
+    # 56 days (Jan 4..Feb 28), not March's (Feb 4..Mar 31): January and February are rebuilt.
+    # a, January: days still 5, logins 3 + 1 = 4; e_28 4 + 1, n28_login 2, e_56 6 + 1.
+    # a, February: tail events 4 + 1 = 5, e_56 5 + 1 = 6. c, January: days Jan 15, 16 = 2,
+    # last Jan 16, both in the last 28 only; login 1; e_28 = e_56 = 3 + 1. c, February
+    # (tail): Jan 15, 16 = 2 days, 4 events
     expected[("a", JAN)] = (5, date(2026, 1, 31), 2, 4, 1, 4, 1, 1)
     expected[("c", JAN)] = (2, date(2026, 1, 16), 0, 2, 0, 1, 0, 3)
-    step((("a", "login", "2026-01-20 18:00"), ("c", "login", "2026-01-16 09:00")), [JAN])
+    windows[("a", JAN)] = (5, 5, 5, 7, 1, 2, 1, 1)
+    windows[("a", FEB)] = (1, 1, 5, 6, 0, 1, 0, 0)
+    windows[("c", JAN)] = (2, 4, 2, 4, 0, 1, 0, 3)
+    windows[("c", FEB)] = (0, 0, 2, 4, 0, 0, 0, 0)
+    step((("a", "login", "2026-01-20 18:00"), ("c", "login", "2026-01-16 09:00")), [JAN, FEB])
     assert not rollup.one_row_per_day()
     # nothing new: nothing rebuilt
     assert rollup.refresh(store).mode == "current"
@@ -436,6 +566,7 @@ def test_refresh_rebuilds_only_the_months_whose_files_changed(
     fresh = Rollup(tmp_path / "fresh", timezone=BERLIN)
     fresh.rebuild(store)
     assert summary_rows(fresh) == expected
+    assert window_rows(fresh) == windows
     # period_activity on the partial rollup: from the summaries == from its daily rows
     frames = {"events": event_frame([*HAND, *_later_rows()])}
     same_as_daily(connect, frames, rollup)
@@ -445,6 +576,7 @@ def test_refresh_rebuilds_only_the_months_whose_files_changed(
     assert sorted(months_rebuilt[-1]) == [JAN, FEB, MAR, APR]
     assert rollup.one_row_per_day()
     assert summary_rows(rollup) == expected
+    assert window_rows(rollup) == windows
     assert rollup.update_months() == []
     same_as_daily(connect, frames, rollup)
     # and the metrics == on raw events
@@ -500,11 +632,92 @@ def test_a_reader_keeps_its_snapshot_and_replaced_folders_go_later(
     same_as_daily(connect, frames, rollup)
 
 
+def test_retired_folders_stay_keep_seconds_from_their_retirement(
+    tmp_path, connect, monkeypatch
+) -> None:
+    """A replaced folder is listed under ``retired`` with the time it stopped being listed,
+    kept until KEEP_SECONDS after that (however old its files), then deleted by the next
+    update. The clock of :mod:`keepwell.metrics.rollup_months` is a fake one here."""
+    keep = rollup_months.KEEP_SECONDS
+    t0 = time.time()
+    clock = [t0]
+    monkeypatch.setattr(rollup_months, "time", SimpleNamespace(time=lambda: clock[0]))
+    store, rollup = built(tmp_path, HAND)
+    assert retired(rollup) == {}
+    first = manifest(rollup)
+    reader = sources(connect(), {}, rollup)  # attached to the first folders
+    stamp = t0 - 10 * keep  # built long ago: only the time since retirement counts
+    for entry in first.values():
+        os.utime(rollup.months.dir / entry["folder"], (stamp, stamp))
+
+    def on_disk() -> set[str]:
+        return {p.name for p in rollup.months.dir.iterdir() if p.is_dir()}
+
+    # at t0, a day on Mar 26 replaces March and April (its 56 days, Mar 6..Apr 30)
+    store.append(batch(("b", "export", "2026-03-26 12:00")))
+    rollup.refresh(store)
+    second = manifest(rollup)
+    gone_1 = {first[MAR]["folder"], first[APR]["folder"]}
+    assert {e["folder"] for e in second.values()} & gone_1 == set()
+    assert retired(rollup) == dict.fromkeys(gone_1, t0)
+    # half the time later, a day on Mar 27 replaces them again: the first retirees keep
+    # their time, the new ones get theirs
+    clock[0] = t0 + keep / 2
+    store.append(batch(("a", "login", "2026-03-27 12:00")))
+    rollup.refresh(store)
+    third = manifest(rollup)
+    gone_2 = {second[MAR]["folder"], second[APR]["folder"]}
+    listed = {e["folder"] for e in third.values()}
+    assert retired(rollup) == {**dict.fromkeys(gone_1, t0), **dict.fromkeys(gone_2, clock[0])}
+    assert on_disk() == listed | gone_1 | gone_2
+    # exactly KEEP_SECONDS after the first retirement: everything is still there, and the
+    # reader attached first still reads its snapshot
+    clock[0] = t0 + keep
+    assert rollup.update_months() == []
+    assert on_disk() == listed | gone_1 | gone_2
+    assert as_rows(reader.con.execute(reader.rollup_months)) == EXPECTED
+    # a second later the first retirees are deleted, the second ones stay
+    clock[0] = t0 + keep + 1
+    assert rollup.update_months() == []
+    assert on_disk() == listed | gone_2
+    assert retired(rollup) == dict.fromkeys(gone_2, t0 + keep / 2)
+    # and KEEP_SECONDS (and a second) after their retirement, the second ones too
+    clock[0] = t0 + keep / 2 + keep + 1
+    assert rollup.update_months() == []
+    assert on_disk() == listed
+    assert retired(rollup) == {}
+    assert manifest(rollup) == third
+    rows = [*HAND, ("b", "export", "2026-03-26 12:00"), ("a", "login", "2026-03-27 12:00")]
+    same_as_daily(connect, {"events": event_frame(rows)}, rollup)
+
+
+def test_a_second_attach_after_a_refresh_reads_the_new_data(tmp_path, connect) -> None:
+    """attach on the same Sources after a refresh: metrics built before (tables shared
+    between metrics, keyed by the attached views' names) are not reused."""
+    store, rollup = built(tmp_path, HAND)
+    frames = {"events": event_frame(HAND)}
+    src = sources(connect(), frames, rollup)
+    before = figures(src, **Q1)
+    assert before[0].period_actives.tolist() == [2, 2, 3]  # Jan a, c; Feb a, b; Mar a, b, c
+    # d: Feb 10 and Mar 10
+    new = (("d", "login", "2026-02-10 12:00"), ("d", "export", "2026-03-10 12:00"))
+    store.append(batch(*new))
+    rollup.refresh(store)
+    rollup.attach(src)
+    assert "rollup_months" in src.tables
+    after = figures(src, **Q1)
+    assert after[0].period_actives.tolist() == [2, 3, 4]
+    frames = {"events": event_frame([*HAND, *new])}
+    assert_same(after, figures(sources(connect(), frames), **Q1))
+    assert_same(activity(src, **Q1), activity(sources(connect(), frames, rollup), **Q1))
+
+
 def test_a_new_time_zone_rebuilds_every_month_in_it(tmp_path, months_rebuilt) -> None:
     store, rollup = built(tmp_path, HAND)
     utc = Rollup(rollup.path, timezone="UTC")
     assert utc.refresh(store).mode == "rebuild"
-    assert months_rebuilt[-2:] == [[JAN, FEB, MAR], []]  # the rebuild's, then refresh's own
+    # the rebuild's, then refresh's own; the last UTC day, Mar 30, is in April's 56 days
+    assert months_rebuilt[-2:] == [[JAN, FEB, MAR, APR], []]
     # UTC days: a's 22:30 and 23:30 events of Jan 31 are January, Feb 28 23:30 is February,
     # and Jan 3 23:30 is Jan 3 (before the last 28, Jan 4..31)
     assert summary_rows(utc) == {
@@ -519,6 +732,19 @@ def test_a_new_time_zone_rebuilds_every_month_in_it(tmp_path, months_rebuilt) ->
         ("b", MAR): (3, date(2026, 3, 30), 2, 3, 0, 2, 0, 1),
         ("c", JAN): (1, date(2026, 1, 15), 0, 1, 0, 0, 0, 3),
         ("c", MAR): (1, date(2026, 3, 3), 0, 0, 0, 1, 0, 0),
+    }
+    # the windows differ from Berlin's for a only (b's and c's days move within windows)
+    assert window_rows(utc) == {
+        **WINDOWS,
+        # a, January: last 28 (Jan 4..31): Jan 20 export, 25 login, 31 page view + login = 4
+        # events; 56: days 2, 3, 20, 25, 31 with 2 + 1 + 1 + 1 + 2 = 7 events
+        ("a", JAN): (5, 4, 5, 7, 1, 2, 1, 0),
+        # a, February: Feb 28 export (in the last 28, all of February); 56 (Jan 4..Feb 28):
+        # + Jan 20, 25, 31 (Jan 3 is out) = 4 days, 1 + 4 = 5 events
+        ("a", FEB): (1, 1, 4, 5, 1, 0, 0, 0),
+        # a, March: no March day (Berlin's Mar 1 is Feb 28 here): a tail row, Feb 28 in March's
+        # 56 (Feb 4..Mar 31)
+        ("a", MAR): (0, 0, 1, 1, 0, 0, 0, 0),
     }
 
 
@@ -588,24 +814,36 @@ def test_summaries_that_do_not_match_the_rollup_are_not_used(
     stale_then_repaired(
         lambda m: m.update({"2025-06-01": dict(m["2026-01-01"], folder="gone")}), []
     )
-    assert set(manifest(rollup)) == {JAN, FEB, MAR}
-    # an unreadable manifest: every month is rebuilt
+    assert set(manifest(rollup)) == {JAN, FEB, MAR, APR}
+    # April (tail rows only) missing: only it is rebuilt
+    stale_then_repaired(lambda m: m.pop("2026-04-01"), [APR])
+    assert window_rows(rollup) == WINDOWS
+    # an unreadable manifest: every month is rebuilt (April too: the data's last day, Mar
+    # 31, is in its 56 days)
     rollup.months.manifest_path.write_text("{not json")
     assert rollup.months.current(rollup.files()) is None
     assert "rollup_months" not in sources(connect(), frames, rollup).tables
-    assert rollup.update_months() == [JAN, FEB, MAR]
+    assert rollup.update_months() == [JAN, FEB, MAR, APR]
     assert summary_rows(rollup) == EXPECTED
+    # a manifest of another layout version (1: no e_28, d_56 ... columns): rebuilt whole
+    data = json.loads(rollup.months.manifest_path.read_text())
+    rollup.months.manifest_path.write_text(json.dumps({**data, "version": 1}))
+    assert rollup.months.current(rollup.files()) is None
+    assert rollup.update_months() == [JAN, FEB, MAR, APR]
+    assert window_rows(rollup) == WINDOWS
     # all summaries gone (files and manifest)
     shutil.rmtree(rollup.months.dir)
     assert rollup.months.current(rollup.files()) is None
     assert "rollup_months" not in sources(connect(), frames, rollup).tables
-    assert rollup.update_months() == [JAN, FEB, MAR]
+    assert rollup.update_months() == [JAN, FEB, MAR, APR]
     assert summary_rows(rollup) == EXPECTED
+    assert window_rows(rollup) == WINDOWS
 
 
 def test_a_refresh_whose_month_update_did_not_run(tmp_path, connect, monkeypatch) -> None:
     # the rollup gets a new file but the months are not updated (a crash between the two):
-    # the summaries are stale, attach leaves them out, the next update rebuilds March only
+    # the summaries are stale, attach leaves them out, the next update rebuilds March and
+    # April only
     store, rollup = built(tmp_path, HAND)
     monkeypatch.setattr(MonthSummaries, "update", lambda self, files, **kw: [])
     store.append(batch(("b", "export", "2026-03-26 12:00")))
@@ -617,9 +855,12 @@ def test_a_refresh_whose_month_update_did_not_run(tmp_path, connect, monkeypatch
     assert "rollup_months" not in src.tables
     one = [CASES[0]]
     assert_same(figures(src, **Q1, cases=one), figures(sources(connect(), frames), **Q1, cases=one))
-    assert rollup.update_months() == [MAR]
+    # Mar 26 is in March and in April's 56 days (Mar 6..Apr 30)
+    assert rollup.update_months() == [MAR, APR]
     # b, March: Mar 24, 26, 29, 31 = 4; last 7 (Mar 25..31): 26, 29, 31 = 3
     assert summary_rows(rollup)[("b", MAR)] == (4, date(2026, 3, 31), 3, 4, 1, 2, 0, 1)
+    # b, April (tail): Mar 24, 26, 29, 31 = 4 days, 4 events
+    assert window_rows(rollup)[("b", APR)] == (0, 0, 4, 4, 0, 0, 0, 0)
     same_as_daily(connect, frames, rollup)
 
 
