@@ -149,8 +149,9 @@ def _cohort_retention(
 
     sp = spells(src, grace_days=grace_days)
     rows = bridged_subscriptions(src, grace_days=grace_days)
+    first_spell = sp.filter(sp.spell_no == 1)
     members = restrict(
-        sp.select("customer_id", "first_started_at").distinct(),
+        first_spell.select("customer_id", "first_started_at", "n_spells", spell_end="ended_at"),
         segment_keys(src, filters=filters, by=by),
     )
     members = members.join(
@@ -166,14 +167,22 @@ def _cohort_retention(
         & (members.first_started_at < rows.ended_at),
     )
     per_currency = at_first.group_by(["customer_id", "currency"]).aggregate(
-        mrr_first=at_first.mrr_minor.sum().cast("int64")
+        mrr_first=at_first.mrr_minor.sum().cast("int64"),
+        n_rows=at_first.n_rows.max(),
+        row_end=at_first.ended_at.max(),  # the end of the customer's only row when n_rows = 1
     )
     chosen = per_currency.group_by("customer_id").aggregate(c_currency=per_currency.currency.min())
     first = per_currency.join(
         chosen,
         (per_currency.customer_id == chosen.customer_id)
         & (per_currency.currency == chosen.c_currency),
-    ).select(f_customer="customer_id", currency="currency", mrr_first="mrr_first")
+    ).select(
+        f_customer="customer_id",
+        currency="currency",
+        mrr_first="mrr_first",
+        n_rows="n_rows",
+        row_end="row_end",
+    )
     members = members.join(first, members.customer_id == first.f_customer).drop("f_customer")
 
     step, unit = AGE_UNIT[period]
@@ -183,19 +192,25 @@ def _cohort_retention(
     cells = cells.mutate(eligible=cells.checkpoint < ibis.literal(as_of_at, type="timestamp"))
     keys = [*by, "cohort", "cohort_start", "currency", "age"]
     seen = cells.filter(cells.eligible)
+    # one spell (one subscription row): active (paying) at a checkpoint after its start while
+    # it lasts, read off the member's own row; only the others need the range joins
+    retained_alone = cells.eligible & (cells.n_spells == 1) & (cells.checkpoint < cells.spell_end)
+    mrr_alone = cells.eligible & (cells.n_rows == 1) & (cells.checkpoint < cells.row_end)
 
-    active = seen.join(
+    several = seen.filter(seen.n_spells > 1)
+    active = several.join(
         sp,
-        (sp.customer_id == seen.customer_id)
-        & (sp.started_at <= seen.checkpoint)
-        & (seen.checkpoint < sp.ended_at),
+        (sp.customer_id == several.customer_id)
+        & (sp.started_at <= several.checkpoint)
+        & (several.checkpoint < sp.ended_at),
     )
-    in_force = seen.join(
+    several = seen.filter(seen.n_rows > 1)
+    in_force = several.join(
         rows,
-        (rows.customer_id == seen.customer_id)
-        & (rows.currency == seen.currency)
-        & (rows.started_at <= seen.checkpoint)
-        & (seen.checkpoint < rows.ended_at),
+        (rows.customer_id == several.customer_id)
+        & (rows.currency == several.currency)
+        & (rows.started_at <= several.checkpoint)
+        & (several.checkpoint < rows.ended_at),
     )
     zero = ibis.literal(0, type="int64")
     one = ibis.literal(1, type="int64")
@@ -204,9 +219,9 @@ def _cohort_retention(
             *keys,
             customers=one,
             eligible=ibis.ifelse(cells.eligible, 1, 0).cast("int64"),
-            retained=zero,
+            retained=ibis.ifelse(retained_alone, 1, 0).cast("int64"),
             mrr_start=ibis.ifelse(cells.eligible, cells.mrr_first, 0).cast("int64"),
-            mrr=zero,
+            mrr=ibis.ifelse(mrr_alone, cells.mrr_first, 0).cast("int64"),
         ),
         active.select(*keys, customers=zero, eligible=zero, retained=one, mrr_start=zero, mrr=zero),
         in_force.select(
