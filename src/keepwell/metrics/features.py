@@ -208,9 +208,10 @@ def customer_features(
     # stream over those customers' history
     recent = win.filter(win.last_recent.notnull())
     stale = base.select("customer_id", "key", "as_of").anti_join(recent, ["customer_id", "key"])
-    if reads_months(src):
+    if reads_months(src) and all((d - d.replace(day=1)).days <= 2 * W for d in days):
         # a month's last active day stands for the month: a customer stale at a snapshot had
-        # no event in the snapshot's month before it, so whole earlier months are all it needs
+        # no event in the 2W days before it, which cover the snapshot's month up to it, so
+        # whole earlier months are all it needs
         m = src.rollup_months
         m = m.filter(m.month < days[-1], m.active_days > 0)
         hist = m.select("customer_id", t=m.last_day.cast("date"))
