@@ -69,26 +69,38 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_RANGES: dict[tuple[str, int], tuple[date, date] | None] = {}
+"""Day ranges read so far, by (path, size): a rollup file never changes under its name."""
+
+
 def day_ranges(files: list[str]) -> dict[str, tuple[date, date] | None]:
     """(first, last) ``day`` of each daily rollup file, from its Parquet statistics (None: no
-    statistics or no rows)."""
+    statistics or no rows). Remembered per file, so each footer is read once per process."""
+    if len(_RANGES) > 100_000:
+        _RANGES.clear()
     out: dict[str, tuple[date, date] | None] = {}
     for path in files:
-        meta = pq.read_metadata(path)
-        col = meta.schema.names.index("day")
-        lo = hi = None
-        for i in range(meta.num_row_groups):
-            rg = meta.row_group(i)
-            if rg.num_rows == 0:
-                continue
-            st = rg.column(col).statistics
-            if st is None or not st.has_min_max:
-                lo = hi = None
-                break
-            lo = st.min if lo is None else min(lo, st.min)
-            hi = st.max if hi is None else max(hi, st.max)
-        out[path] = None if lo is None else (lo, hi)
+        key = (path, os.stat(path).st_size)
+        if key not in _RANGES:
+            _RANGES[key] = _day_range(path)
+        out[path] = _RANGES[key]
     return out
+
+
+def _day_range(path: str) -> tuple[date, date] | None:
+    meta = pq.read_metadata(path)
+    col = meta.schema.names.index("day")
+    lo = hi = None
+    for i in range(meta.num_row_groups):
+        rg = meta.row_group(i)
+        if rg.num_rows == 0:
+            continue
+        st = rg.column(col).statistics
+        if st is None or not st.has_min_max:
+            return None
+        lo = st.min if lo is None else min(lo, st.min)
+        hi = st.max if hi is None else max(hi, st.max)
+    return None if lo is None else (lo, hi)
 
 
 def fingerprints(files: list[str]) -> dict[date, str] | None:
