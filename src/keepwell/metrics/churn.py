@@ -35,6 +35,7 @@ from keepwell.metrics.activity import spells
 from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
+from keepwell.metrics.tabulate import group_unless_alone
 
 
 def period_table(src: Sources, start: date, end: date, period: P.Period | str) -> ir.Table:
@@ -82,20 +83,18 @@ def customer_periods(
         e=ibis.ifelse((j.ended_at > d0) & (j.ended_at <= d1), 1, 0),
     )
     keys = [*by, "customer_id", "period", "period_start", "period_end"]
-    states = {
-        "active_start": "a0",
-        "active_end": "a1",
-        "first_started": "f",
-        "restarted": "r",
-        "ended": "e",
-    }
-    # one row per customer and period already for customers with one spell (most of them):
-    # only the others need the (costly, millions of groups) aggregation
-    one = flags.filter(flags.n_spells == 1)
-    one = one.select(*keys, **{s: one[f] == 1 for s, f in states.items()})
-    many = flags.filter(flags.n_spells > 1)
-    many = many.group_by(keys).aggregate(**{s: many[f].max() == 1 for s, f in states.items()})
-    return one.union(many)
+    # one row per customer and period already for customers with one spell (most of them)
+    flags = group_unless_alone(
+        flags, keys, dict.fromkeys(["a0", "a1", "f", "r", "e"], "max"), flags.n_spells == 1
+    )
+    return flags.select(
+        *keys,
+        active_start=flags.a0 == 1,
+        active_end=flags.a1 == 1,
+        first_started=flags.f == 1,
+        restarted=flags.r == 1,
+        ended=flags.e == 1,
+    )
 
 
 def _rate(num: ir.IntegerValue, den: ir.IntegerValue) -> ir.FloatingValue:

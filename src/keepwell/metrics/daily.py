@@ -62,6 +62,12 @@ def reads_rollup(src: Sources, *, unit: str = "customer") -> bool:
     return src.has_rollup and unit == "customer" and rollup_timezone(src) == src.timezone
 
 
+def reads_months(src: Sources) -> bool:
+    """Whether metrics can also answer from the rollup's month summaries
+    (:mod:`keepwell.metrics.rollup_months`): they read the rollup and the summaries match it."""
+    return reads_rollup(src) and "rollup_months" in src.tables
+
+
 def rollup_event_types(src: Sources) -> list[str]:
     """Event types with a count column in the rollup."""
     return sorted(c[len(COUNT_PREFIX) :] for c in src.rollup.columns if c.startswith(COUNT_PREFIX))

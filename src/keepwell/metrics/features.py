@@ -25,7 +25,13 @@ from keepwell.errors import InvalidInput
 from keepwell.metrics import periods as P
 from keepwell.metrics.activity import bridged_subscriptions, spells
 from keepwell.metrics.calendars import local_periods, trailing_days
-from keepwell.metrics.daily import COUNT_PREFIX, daily_activity, one_row_per_day, reads_rollup
+from keepwell.metrics.daily import (
+    COUNT_PREFIX,
+    daily_activity,
+    one_row_per_day,
+    reads_months,
+    reads_rollup,
+)
 from keepwell.metrics.daily import event_types as all_event_types
 from keepwell.metrics.localtime import local_day
 from keepwell.metrics.registry import metric
@@ -319,11 +325,6 @@ def customer_features(
         days_since_last_nps=out.days_since_last_nps,
         **{f"tickets_{W}": out.tickets.fill_null(zero).cast("int64")},
     ).order_by(["as_of", *by, "customer_id"])
-
-
-def reads_months(src: Sources) -> bool:
-    """Whether the rollup's month summaries are attached (:mod:`keepwell.metrics.rollup_months`)."""
-    return reads_rollup(src) and "rollup_months" in src.tables
 
 
 def _windows_from_days(src: Sources, days: list[date], types: list[str], W: int) -> ir.Table:

@@ -31,9 +31,16 @@ from dateutil.relativedelta import relativedelta
 from keepwell.metrics import periods as P
 from keepwell.metrics.activity import shared
 from keepwell.metrics.calendars import LocalPeriod, local_periods, period_days_in_windows
-from keepwell.metrics.daily import COUNT_PREFIX, one_row_per_day, reads_rollup, rollup_event_types
+from keepwell.metrics.daily import (
+    COUNT_PREFIX,
+    one_row_per_day,
+    reads_months,
+    reads_rollup,
+    rollup_event_types,
+)
 from keepwell.metrics.rollup_months import WINDOWS as MONTH_WINDOWS
 from keepwell.metrics.sources import Sources
+from keepwell.metrics.tabulate import group_unless_alone
 
 HISTORY_DAYS = 366
 """Activity this many days (at least) before the first reporting period keeps its own periods;
@@ -113,7 +120,7 @@ def _neighbours(src: Sources, *, start: date, end: date, period: str) -> ir.Tabl
 def _build(src: Sources, *, start: date, end: date, period: str, windows: tuple) -> ir.Table:
     cal = calendar(start, end, period)
     by_month = period in ("month", "quarter") and set(windows) <= set(MONTH_WINDOWS)
-    if by_month and "rollup_months" in src.tables:
+    if by_month and reads_months(src):
         return _from_months(src, cal, windows)
     return _from_days(src, cal, windows)
 
@@ -152,24 +159,19 @@ def _from_months(src: Sources, cal: list[LocalPeriod], windows: tuple) -> ir.Tab
     types = [f"{COUNT_PREFIX}{t}" for t in rollup_event_types(src)]
     j = m.left_join(months, m.month == months.month)
     zero = ibis.literal(0, type="int64")
-    if all(len(_months(p)) == 1 for p in cal):  # months: calendar rows are the summaries
-        inside = j.filter(j.idx.notnull()).select(
-            "customer_id",
-            "idx",
-            "active_days",
-            "last_day",
-            **{f"d_{n}": j[f"d_{n}"] for n in windows},
-            **{c: j[c] if c in m.columns else zero for c in types},
-        )
-        j = j.filter(j.idx.isnull())
-    out = j.group_by(["customer_id", j.idx.fill_null(EARLIER).name("idx")]).aggregate(
-        active_days=j.active_days.sum(),
-        last_day=j.last_day.max(),
-        **{f"d_{n}": ibis.ifelse(j.last == 1, j[f"d_{n}"], zero).sum() for n in windows},
-        **{c: j[c].sum() if c in m.columns else zero.sum() for c in types},
+    j = j.select(
+        "customer_id",
+        "active_days",
+        "last_day",
+        idx=j.idx.fill_null(EARLIER),
+        **{f"d_{n}": ibis.ifelse(j.last == 1, j[f"d_{n}"], zero) for n in windows},
+        **{c: j[c] if c in m.columns else zero for c in types},
     )
-    if all(len(_months(p)) == 1 for p in cal):
-        out = _typed(out, windows, types).union(_typed(inside, windows, types))
+    values = {"active_days": "sum", "last_day": "max"}
+    values |= dict.fromkeys([*(f"d_{n}" for n in windows), *types], "sum")
+    # monthly periods: a calendar month's row is its customer's only row there
+    alone = (j.idx != EARLIER) if len(rows) == len(cal) else ibis.literal(False)
+    out = group_unless_alone(j, ["customer_id", "idx"], values, alone)
     return _typed(out, windows, types)
 
 

@@ -36,7 +36,7 @@ from keepwell.metrics.params import check_fraction, check_whole
 from keepwell.metrics.registry import metric
 from keepwell.metrics.segments import Filters, restrict, segment_keys
 from keepwell.metrics.sources import Sources
-from keepwell.metrics.tabulate import ratio, sum_over_frame
+from keepwell.metrics.tabulate import group_unless_alone, ratio, sum_over_frame
 
 GRID = ["period", "period_start", "period_end"]
 
@@ -101,12 +101,8 @@ def mrr_pairs(
         **{name: ibis.ifelse(cond, mrr, zero) for name, cond in in_force.items()},
     )
     keys = [*by, "customer_id", "currency", "period_start"]
-    # a customer with one row has one (currency, grid row) pair per overlap already: only
-    # customers with several rows need the aggregation (millions of groups)
-    one = j.filter(j.n_rows == 1).select(*keys, "mrr0", "mrr1")
-    many = j.filter(j.n_rows > 1)
-    many = many.group_by(keys).aggregate(mrr0=many.mrr0.sum(), mrr1=many.mrr1.sum())
-    return one.union(many)
+    # a customer with one row has one (currency, grid row) pair per overlap already
+    return group_unless_alone(j, keys, {"mrr0": "sum", "mrr1": "sum"}, j.n_rows == 1)
 
 
 def _per_group(

@@ -5,11 +5,13 @@
 * :func:`sum_over_frame` -- per-group sums in which every group of a *frame* appears, with 0
   where no row contributes; it unions zero rows instead of left-joining, so group keys that
   are null (a customer without an industry or tag) stay one group and still match.
+* :func:`group_unless_alone` -- a group-by that passes rows known to be alone in their group
+  straight through (most customers have one spell, one subscription row, one month row).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import ibis
 import ibis.expr.types as ir
@@ -35,3 +37,22 @@ def sum_over_frame(
     empty = frame.select(*keys, **{v: zero for v in values})
     both = part.union(empty, distinct=False)
     return both.group_by(keys).aggregate(**{v: both[v].sum().cast("int64") for v in values})
+
+
+def group_unless_alone(
+    rows: ir.Table, keys: Sequence[str], values: Mapping[str, str], alone: ir.BooleanValue
+) -> ir.Table:
+    """``rows`` grouped by ``keys`` with each of ``values`` (column -> "sum" or "max").
+
+    Rows where ``alone`` holds must be the only row of their group (e.g. a customer with one
+    spell): the sum or max of one row is the row, so they skip the aggregation, which costs
+    most with millions of groups; the others are grouped. Columns: keys, values.
+    """
+    keys = list(keys)
+    t = rows.mutate(_alone=alone)
+    one = t.filter(t._alone).select(*keys, *values)
+    many = t.filter(~t._alone)
+    many = many.group_by(keys).aggregate(
+        **{c: getattr(many[c], how)() for c, how in values.items()}
+    )
+    return one.union(many)
