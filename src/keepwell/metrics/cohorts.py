@@ -274,7 +274,7 @@ def retention_curve(
     retention.
     """
     by = list(by)
-    c = cohort_retention(
+    c = _cohort_retention(  # unordered: the order would be lost in the aggregation anyway
         src,
         start=start,
         end=end,
