@@ -777,7 +777,7 @@ class Rollup:
         the current snapshot: only months whose daily files changed are rebuilt. Returns them."""
         files = self.files()
         return self.months.update(
-            files, one_row_per_day=self.one_row_per_day(), memory_limit=self.memory_limit
+            files, one_row_per_day=self.one_row_per_day, memory_limit=self.memory_limit
         )
 
     def _compact(self) -> int:

@@ -33,6 +33,7 @@ import shutil
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -187,20 +188,23 @@ class MonthSummaries:
         self.dir = Path(rollup_path) / MONTHS_DIR
         self.manifest_path = self.dir / "manifest.json"
 
-    def _manifest(self) -> dict[str, dict]:
-        """The months listed (none when written by another :data:`VERSION` of the layout)."""
+    def _read(self) -> tuple[dict[str, dict], dict[str, float]]:
+        """The months listed and the retired folders (none when the manifest is missing,
+        unreadable or of another :data:`VERSION` of the layout)."""
         try:
             data = json.loads(self.manifest_path.read_text())
         except (FileNotFoundError, ValueError):
-            return {}
-        return data.get("months", {}) if data.get("version") == VERSION else {}
+            return {}, {}
+        if data.get("version") != VERSION:
+            return {}, {}
+        return data.get("months", {}), dict(data.get("retired", {}))
 
     def current(self, files: list[str]) -> list[str] | None:
         """Every month's summary files, when all match ``files`` (the rollup's snapshot)."""
         prints = fingerprints(files)
         if prints is None:
             return None
-        months = self._manifest()
+        months, _ = self._read()
         if {m.isoformat() for m in prints} != set(months):
             return None
         out = []
@@ -212,22 +216,26 @@ class MonthSummaries:
         return sorted(out)
 
     def update(
-        self, files: list[str], *, one_row_per_day: bool, memory_limit: str = "3GB"
+        self,
+        files: list[str],
+        *,
+        one_row_per_day: Callable[[], bool],
+        memory_limit: str = "3GB",
     ) -> list[date]:
         """Rebuild the months whose daily files changed and drop months no longer there;
-        return the months rebuilt."""
+        return the months rebuilt. ``one_row_per_day()`` (whether each customer-day is one
+        row; it reads every file's footer) is asked only when a month is rebuilt."""
         prints = fingerprints(files)
         if prints is None:
             log.warning("rollup files without day statistics: month summaries not kept")
             return []
-        old = self._manifest()
-        retired = self._retired()
+        old, retired = self._read()
         stale = sorted(
             m for m, d in prints.items() if old.get(m.isoformat(), {}).get("fingerprint") != d
         )
         months = {m: e for m, e in old.items() if date.fromisoformat(m) in prints}
         if stale:
-            months.update(self._build(files, stale, prints, one_row_per_day, memory_limit))
+            months.update(self._build(files, stale, prints, one_row_per_day(), memory_limit))
         listed = {e["folder"] for e in months.values()}
         now = time.time()
         for entry in old.values():  # replaced or dropped: kept a while for running readers
@@ -298,13 +306,6 @@ class MonthSummaries:
         data = {"version": VERSION, "months": dict(sorted(months.items())), "retired": retired}
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, self.manifest_path)
-
-    def _retired(self) -> dict[str, float]:
-        try:
-            data = json.loads(self.manifest_path.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
-        return dict(data.get("retired", {})) if data.get("version") == VERSION else {}
 
     def _drop(self, gone: set[str], keep: set[str]) -> None:
         """Delete the folders retired more than :data:`KEEP_SECONDS` ago, and leftovers of
