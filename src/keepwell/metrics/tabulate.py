@@ -48,6 +48,9 @@ def group_unless_alone(
     spell): the sum or max of one row is the row, so they skip the aggregation, which costs
     most with millions of groups; the others are grouped. Columns: keys, values.
     """
+    unknown = sorted({how for how in values.values()} - {"sum", "max"})
+    if unknown:
+        raise ValueError(f"group_unless_alone reduces with sum or max, not {unknown}")
     keys = list(keys)
     t = rows.mutate(_alone=alone)
     one = t.filter(t._alone).select(*keys, *values)
